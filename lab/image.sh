@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Builds the lab's Debian bookworm VM image with debootstrap from this machine's configured
+# Debian mirror, plus netdevsim built from Debian's kernel source for the image's exact kernel.
+# Cached under ~/.cache/hosttune/lab/image-<key>/, keyed by this recipe, the guest files and
+# the kernel version; rebuilt only when missing. Prints the image dir.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${HOSTTUNE_CACHE:-$HOME/.cache/hosttune}
+[ "$(id -u)" = 0 ] || { echo "lab image: debootstrap needs root" >&2; exit 1; }
+for t in debootstrap qemu-img mkfs.ext4; do command -v "$t" >/dev/null || { echo "lab image: $t missing (run lab/install-host.sh)" >&2; exit 1; }; done
+
+mirror=$("$here/mirror.sh" | awk '$1=="bookworm"{print $2; exit}')
+security=$("$here/mirror.sh" | awk '$1=="bookworm-security"{print $2; exit}')
+[ -n "$mirror" ] || { echo "lab image: no Debian bookworm source in this machine's apt configuration" >&2; exit 1; }
+# The kernel the image gets: the newest linux-image-amd64 this machine's apt knows, pinned by
+# ABI name and version so the netdevsim module matches it exactly.
+kabi=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+kver=$(apt-cache policy "$kabi" | awk '/Candidate:/{print $2}')
+[ -n "$kabi" ] && [ -n "$kver" ] || { echo "lab image: cannot resolve linux-image-amd64 (run apt-get update)" >&2; exit 1; }
+kuname=${kabi#linux-image-}
+key=$( (cat "$0" "$here"/guest/*; echo "$kabi $kver") | sha256sum | cut -c1-16)
+out="$cache/lab/image-$key"
+if [ -f "$out/base.qcow2" ]; then echo "$out"; exit 0; fi
+
+work=$(mktemp -d "$cache/lab/build.XXXX" 2>/dev/null || { mkdir -p "$cache/lab"; mktemp -d "$cache/lab/build.XXXX"; })
+root="$work/rootfs"
+cleanup() { for m in dev/pts dev proc sys; do umount "$root/$m" 2>/dev/null || true; umount "$work/build/$m" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+echo "lab image: debootstrap bookworm ($kabi $kver) into $root" >&2
+debootstrap --variant=minbase \
+  --include=systemd-sysv,udev,openssh-server,iproute2,ethtool,kmod,procps,sudo,dbus,systemd-resolved,iputils-ping,tcpdump,less \
+  bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+{ echo "deb $mirror bookworm main"; echo "deb $mirror bookworm-updates main"
+  [ -n "$security" ] && echo "deb $security bookworm-security main"; } > "$root/etc/apt/sources.list"
+mount --bind /dev "$root/dev"; mount --bind /dev/pts "$root/dev/pts"; mount -t proc proc "$root/proc"; mount -t sysfs sys "$root/sys"
+in_root() { chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
+# initramfs: MODULES=dep fails in a chroot; an explicit list keeps it small and bootable.
+mkdir -p "$root/etc/initramfs-tools"
+printf 'MODULES=list\nCOMPRESS=zstd\n' > "$root/etc/initramfs-tools/conf.d/hosttune.conf" 2>/dev/null || {
+  mkdir -p "$root/etc/initramfs-tools/conf.d"; printf 'MODULES=list\nCOMPRESS=zstd\n' > "$root/etc/initramfs-tools/conf.d/hosttune.conf"; }
+printf '%s\n' virtio_pci virtio_blk virtio_scsi ext4 crc32c_generic > "$root/etc/initramfs-tools/modules"
+# systemd-resolved made resolv.conf a stub link; use the build machine's resolver while building.
+rm -f "$root/etc/resolv.conf"; cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+in_root apt-get update -qq -o APT::Update::Error-Mode=any
+in_root apt-get install -y -qq --no-install-recommends "$kabi=$kver" initramfs-tools zstd >"$work/kernel.log" 2>&1 || { tail -20 "$work/kernel.log" >&2; exit 1; }
+
+# netdevsim is not enabled in Debian's kernels: build it out of tree from Debian's source of
+# this exact kernel, in a throwaway copy of the root so the image carries no compiler.
+echo "lab image: building netdevsim for $kuname" >&2
+cp -ax "$root" "$work/build"
+for m in dev dev/pts proc sys; do mount --bind "/$m" "$work/build/$m"; done
+srcpkg="linux-source-$(echo "$kver" | cut -d. -f1-2)"
+chroot "$work/build" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  "linux-headers-$kuname=$kver" "$srcpkg=$kver" gcc make xz-utils >"$work/headers.log" 2>&1 || { tail -20 "$work/headers.log" >&2; exit 1; }
+chroot "$work/build" sh -euc "
+  cd /usr/src && tar -xaf linux-source-*.tar.* --wildcards '*/drivers/net/netdevsim/*'
+  cd /usr/src/linux-source-*/drivers/net/netdevsim
+  make -s -C /lib/modules/$kuname/build M=\$PWD CONFIG_NETDEVSIM=m modules" >"$work/netdevsim.log" 2>&1 || { tail -30 "$work/netdevsim.log" >&2; exit 1; }
+install -D -m 0644 "$work"/build/usr/src/linux-source-*/drivers/net/netdevsim/netdevsim.ko "$root/lib/modules/$kuname/extra/netdevsim.ko"
+for m in sys proc dev/pts dev; do umount "$work/build/$m"; done
+rm -rf "$work/build"
+in_root depmod "$kuname"
+
+# Guest configuration.
+install -m 0755 "$here/guest/hosttune-lab-seed" "$root/usr/local/sbin/hosttune-lab-seed"
+install -m 0644 "$here/guest/hosttune-lab-seed.service" "$root/etc/systemd/system/"
+install -m 0644 "$here/guest/10-lab-uplink.network" "$root/etc/systemd/network/"
+install -m 0644 "$here/guest/sshd-lab.conf" "$root/etc/ssh/sshd_config.d/hosttune-lab.conf"
+rm -f "$root"/etc/ssh/ssh_host_*
+echo qemu_fw_cfg > "$root/etc/modules-load.d/hosttune-lab.conf"
+echo 'LANG=C.UTF-8' > "$root/etc/default/locale"
+echo 'hosttune-lab' > "$root/etc/hostname"
+echo '/dev/vda / ext4 defaults 0 1' > "$root/etc/fstab"
+in_root useradd -m -s /bin/bash -G sudo tuner
+echo 'tuner ALL=(ALL) NOPASSWD:ALL' > "$root/etc/sudoers.d/tuner"; chmod 0440 "$root/etc/sudoers.d/tuner"
+in_root systemctl enable hosttune-lab-seed.service systemd-networkd.service >/dev/null 2>&1
+in_root systemctl mask e2scrub_reap.service apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || true
+in_root passwd -d root >/dev/null
+in_root apt-get clean
+ln -sf ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
+for m in sys proc dev/pts dev; do umount "$root/$m"; done
+
+mkdir -p "$work/out"
+cp "$root/boot/vmlinuz-$kuname" "$work/out/vmlinuz"; cp "$root/boot/initrd.img-$kuname" "$work/out/initrd.img"
+truncate -s 3G "$work/root.raw"
+mkfs.ext4 -q -L root -d "$root" "$work/root.raw"
+qemu-img convert -c -O qcow2 "$work/root.raw" "$work/out/base.qcow2"
+echo "$kabi $kver" > "$work/out/kernel"
+rm -rf "$out"; mv "$work/out" "$out"
+echo "lab image: ready at $out" >&2
+echo "$out"

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The lab fleet: Debian VMs under QEMU, reachable only on 127.0.0.1.
+#   lab/lab.sh up [N]   boot N VMs (default 2) from the cached image, wait for SSH, and write
+#                       stacks/Pulumi.lab.yaml describing them
+#   lab/lab.sh down     stop the VMs this lab started (by their pid files)
+#   lab/lab.sh status   list the VMs and whether SSH answers
+# Env: HOSTTUNE_LAB_DIR (default <repo>/.lab), HOSTTUNE_LAB_PORT (first SSH port, default 10022).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+lab=${HOSTTUNE_LAB_DIR:-$repo/.lab}
+port0=${HOSTTUNE_LAB_PORT:-10022}
+
+ssh_opts() { # $1 = vm dir
+  echo -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$lab/known_hosts" \
+       -o ConnectTimeout=5 -o LogLevel=ERROR -i "$lab/id_ed25519" -p "$(cat "$1/port")"
+}
+alive() { [ -f "$1/vm.pid" ] && kill -0 "$(cat "$1/vm.pid")" 2>/dev/null; }
+ssh_ok() { ssh $(ssh_opts "$1") root@127.0.0.1 true 2>/dev/null; }
+
+boot() { # $1 = index, $2 = image dir
+  local i=$1 img=$2 d="$lab/vm$1" port=$((port0 + $1 - 1))
+  mkdir -p "$d"
+  if alive "$d"; then echo "lab: vm$i already running (pid $(cat "$d/vm.pid"))" >&2; return; fi
+  rm -f "$d"/overlay.qcow2 "$d"/disk2.qcow2 "$d"/console.log
+  qemu-img create -q -f qcow2 -F qcow2 -b "$img/base.qcow2" "$d/overlay.qcow2"
+  # A small second disk on the AHCI controller: single queue, so its default scheduler differs.
+  qemu-img create -q -f qcow2 "$d/disk2.qcow2" 256M
+  # Each VM gets its own host key (pinned below), so host-key checking means something.
+  [ -f "$d/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C "vm$i" -f "$d/host_key"
+  echo "$port" > "$d/port"
+  printf 'vm%s' "$i" > "$d/hostname"
+  qemu-system-x86_64 -name "hosttune-lab-vm$i" -machine q35 -accel tcg,tb-size=256 -cpu max -m 1024 -smp 1 \
+    -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append 'root=/dev/vda rw console=ttyS0 quiet' \
+    -drive "file=$d/overlay.qcow2,if=virtio,format=qcow2" \
+    -drive "file=$d/disk2.qcow2,if=none,id=disk2,format=qcow2" -device ide-hd,drive=disk2,bus=ide.1,serial=hosttune-disk2 \
+    -nic "user,model=virtio-net-pci,mac=52:54:00:12:34:56,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" \
+    -nic "user,model=e1000e,mac=52:54:00:12:34:57,restrict=on" \
+    -fw_cfg "name=opt/hosttune/host_key,file=$d/host_key" \
+    -fw_cfg "name=opt/hosttune/authorized_key,file=$lab/id_ed25519.pub" \
+    -fw_cfg "name=opt/hosttune/hostname,file=$d/hostname" \
+    -display none -serial "file:$d/console.log" -pidfile "$d/vm.pid" -daemonize
+}
+
+wait_ssh() { # $1 = vm dir
+  local t0=$SECONDS
+  until ssh_ok "$1"; do
+    alive "$1" || { echo "lab: $(basename "$1") died while booting; see $1/console.log" >&2; return 1; }
+    [ $((SECONDS - t0)) -lt 300 ] || { echo "lab: $(basename "$1") not reachable over SSH after 300s; see $1/console.log" >&2; return 1; }
+    sleep 2
+  done
+}
+
+write_stack() {
+  local f="$repo/stacks/Pulumi.lab.yaml" salt=""
+  [ -f "$f" ] && salt=$(grep '^encryptionsalt:' "$f" || true)
+  {
+    echo "# Written by lab/lab.sh up: the running lab fleet (host keys pinned per VM)."
+    [ -n "$salt" ] && echo "$salt"
+    echo "config:"
+    echo "  hosttune:privateKeyPath: $lab/id_ed25519"
+    echo "  hosttune:hosts:"
+    for d in "$lab"/vm*; do
+      alive "$d" || continue
+      echo "    - name: $(basename "$d")"
+      echo "      host: 127.0.0.1"
+      echo "      port: $(cat "$d/port")"
+      echo "      user: root"
+      echo "      hostKey: $(cut -d' ' -f1-2 "$d/host_key.pub")"
+    done
+    sed -n 's/^/  /p' "$here/lab-tuning.yaml"
+  } > "$f.tmp"
+  mv "$f.tmp" "$f"
+}
+
+cmd=${1:-status}
+case "$cmd" in
+  up)
+    n=${2:-2}
+    img=$("$here/image.sh")
+    mkdir -p "$lab"
+    [ -f "$lab/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C hosttune-lab -f "$lab/id_ed25519"
+    t0=$SECONDS
+    for i in $(seq 1 "$n"); do boot "$i" "$img"; done
+    : > "$lab/known_hosts"
+    for i in $(seq 1 "$n"); do echo "[127.0.0.1]:$((port0 + i - 1)) $(cut -d' ' -f1-2 "$lab/vm$i/host_key.pub")" >> "$lab/known_hosts"; done
+    for i in $(seq 1 "$n"); do wait_ssh "$lab/vm$i"; done
+    echo "lab: $n VM(s) reachable over SSH after $((SECONDS - t0))s" >&2
+    write_stack
+    ;;
+  down)
+    for d in "$lab"/vm*; do
+      [ -d "$d" ] || continue
+      if alive "$d"; then kill "$(cat "$d/vm.pid")"; echo "lab: stopped $(basename "$d")" >&2; fi
+      rm -f "$d/vm.pid"
+    done
+    ;;
+  status)
+    for d in "$lab"/vm*; do
+      [ -d "$d" ] || continue
+      s=stopped; alive "$d" && { s=running; ssh_ok "$d" && s="running, ssh ok"; }
+      echo "$(basename "$d") 127.0.0.1:$(cat "$d/port") $s"
+    done
+    ;;
+  ssh)
+    d="$lab/vm${2:?vm number}"; shift 2
+    exec ssh $(ssh_opts "$d") root@127.0.0.1 "$@"
+    ;;
+  *) echo "usage: lab/lab.sh up [N] | down | status | ssh N [cmd]" >&2; exit 2 ;;
+esac

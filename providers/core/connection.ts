@@ -1,0 +1,37 @@
+// Connection inputs, in @pulumi/command's `remote.Connection` shape (host, port, user,
+// password, privateKey, privateKeyPassword, agentSocketPath, dialErrorLimit, perDialTimeout)
+// plus what hosttune adds to make host-key checking and sudo explicit.
+import { z } from "zod";
+
+export const connectionSchema = z
+  .object({
+    host: z.string().min(1, "is required").regex(/^[A-Za-z0-9.:_-]+$/, "must be a host name or IP address"),
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}\$?$/, "must be a Unix user name").default("root"),
+    password: z.string().optional(),
+    privateKey: z.string().optional(),
+    privateKeyPassword: z.string().optional(),
+    agentSocketPath: z.string().optional(),
+    dialErrorLimit: z.number().int().min(1).max(100).default(3),
+    perDialTimeout: z.number().int().min(1).max(600).default(20),
+    /** Pinned host key, as in known_hosts or a .pub file: "ssh-ed25519 AAAA...". */
+    hostKey: z.string().regex(/^(ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/=]+( .*)?$/, "must be an OpenSSH public key line").optional(),
+    /** known_hosts file to verify against when no hostKey is pinned. */
+    knownHostsFile: z.string().optional(),
+    /** Password for sudo when user is not root; without it sudo must not ask (NOPASSWD). */
+    sudoPassword: z.string().optional(),
+  })
+  .strict()
+  .refine((c) => c.password || c.privateKey || c.agentSocketPath, {
+    message: "needs one of password, privateKey or agentSocketPath",
+  });
+
+export type Connection = z.infer<typeof connectionSchema>;
+
+/** Names the target in errors and ids: user@host:port. */
+export function target(c: Pick<Connection, "user" | "host" | "port">): string {
+  return `${c.user}@${c.host}:${c.port}`;
+}
+
+/** Inputs that hold credentials: kept secret in state, never logged. */
+export const secretConnectionFields = ["password", "privateKey", "privateKeyPassword", "sudoPassword"] as const;

@@ -1,0 +1,108 @@
+// The generic dynamic provider over a ResourceSpec: check (local), diff (pure, against the
+// observation that `read` refreshed), create/update (observe, plan, act, verify), read
+// (observe), delete (restore what create recorded, verify).
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { type Connection, connectionSchema, target } from "./connection";
+import { factScript, parseFacts } from "./facts";
+import type { AnySpec, Drift } from "./spec";
+import { applyScript, describeSteps, failedStep, hostMessage, type Step } from "./steps";
+import { HostError, run } from "./transport";
+
+export interface Outputs {
+  connection: Connection;
+  desired: unknown;
+  observed: unknown;
+  /** What the host had before create: delete puts it back. */
+  recorded: unknown;
+  /** Steps the last create/update ran (empty when the host already matched). */
+  applied: string[];
+}
+
+type Inputs = { connection: unknown; desired: unknown };
+
+function failures(error: { issues: { path: (string | number)[]; message: string }[] }, prefix: string) {
+  return error.issues.map((i) => ({ property: [prefix, ...i.path].join("."), reason: i.message }));
+}
+
+export function formatDrift(d: Drift[]): string {
+  return d.map((x) => `${x.field}: asked ${JSON.stringify(x.asked)}, got ${JSON.stringify(x.got)}`).join("; ");
+}
+
+export class SpecProvider implements dynamic.ResourceProvider {
+  constructor(private readonly spec: AnySpec) {}
+
+  private where(c: Connection, d: unknown): string {
+    return `${target(c)} ${this.spec.kind} ${this.spec.id(d)}`;
+  }
+
+  async check(_olds: Inputs, news: Inputs): Promise<dynamic.CheckResult> {
+    const c = connectionSchema.safeParse(news.connection ?? {});
+    const d = this.spec.schema.safeParse(news.desired ?? {});
+    const f = [...(c.success ? [] : failures(c.error, "connection")), ...(d.success ? [] : failures(d.error, "desired"))];
+    if (f.length) return { failures: f };
+    return { inputs: { connection: c.data, desired: d.data } };
+  }
+
+  async diff(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.DiffResult> {
+    const c = news.connection as Connection;
+    const replaces = (["host", "port"] as const).filter((k) => olds.connection?.[k] !== c[k]).map((k) => `connection.${k}`);
+    if (JSON.stringify(olds.desired) !== JSON.stringify(news.desired) || replaces.length) return { changes: true, replaces };
+    // Same inputs: changes only if the host (as last observed, i.e. refreshed) drifted.
+    const drift = this.spec.drift(this.spec.want(news.desired, olds.observed), olds.observed);
+    return { changes: drift.length > 0 || olds.connection?.user !== c.user };
+  }
+
+  private async observe(c: Connection, d: unknown): Promise<unknown> {
+    const r = await run(c, factScript(this.spec.facts(d)));
+    if (r.code !== 0) throw new HostError(target(c), `${this.spec.kind} ${this.spec.id(d)}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`);
+    try {
+      return this.spec.observe(parseFacts(r.stdout), d);
+    } catch (e) {
+      throw new HostError(target(c), `${this.spec.kind} ${this.spec.id(d)}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Plan from the live state, run, observe again, fail with asked-vs-got if it did not take. */
+  private async converge(c: Connection, d: unknown, target_: (o: unknown) => unknown): Promise<{ observed: unknown; before: unknown; applied: Step[] }> {
+    const before = await this.observe(c, d);
+    const t = target_(before);
+    const steps = this.spec.plan(t, before, d);
+    if (steps.length === 0) return { observed: before, before, applied: [] };
+    const r = await run(c, applyScript(steps));
+    if (r.code !== 0) {
+      const i = failedStep(r.stderr);
+      const what = i >= 0 ? `step ${i + 1}/${steps.length} "${steps[i].describe}"` : "the step script";
+      throw new HostError(target(c), `${this.spec.kind} ${this.spec.id(d)}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}`);
+    }
+    const after = await this.observe(c, d);
+    const drift = this.spec.drift(target_(after), after);
+    if (drift.length)
+      throw new HostError(target(c), `${this.spec.kind} ${this.spec.id(d)}: the host did not take the change: ${formatDrift(drift)}`);
+    return { observed: after, before, applied: steps };
+  }
+
+  async create(inputs: Inputs): Promise<dynamic.CreateResult> {
+    const c = inputs.connection as Connection;
+    const { observed, before, applied } = await this.converge(c, inputs.desired, (o) => this.spec.want(inputs.desired, o));
+    const outs: Outputs = { connection: c, desired: inputs.desired, observed, recorded: before, applied: describeSteps(applied) };
+    return { id: this.where(c, inputs.desired), outs };
+  }
+
+  async update(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.UpdateResult> {
+    const c = news.connection as Connection;
+    const { observed, applied } = await this.converge(c, news.desired, (o) => this.spec.want(news.desired, o));
+    const outs: Outputs = { connection: c, desired: news.desired, observed, recorded: olds.recorded, applied: describeSteps(applied) };
+    return { outs };
+  }
+
+  async read(id: string, props?: Outputs): Promise<dynamic.ReadResult> {
+    if (!props?.connection) throw new Error(`${id}: cannot read without the state's connection (pulumi import is not supported for dynamic resources; declare the resource and run up: create adopts what the host has)`);
+    const observed = await this.observe(props.connection, props.desired);
+    return { id, props: { ...props, observed }, inputs: { connection: props.connection, desired: props.desired } };
+  }
+
+  async delete(_id: string, props: Outputs): Promise<void> {
+    const c = props.connection;
+    await this.converge(c, props.desired, (o) => this.spec.restore(props.desired, props.recorded, o));
+  }
+}

@@ -1,0 +1,37 @@
+// What a resource kind provides to the generic runner: pyinfra-style facts (read) and
+// operations (steps), with a pure planner in between.
+import type { z } from "zod";
+import type { Raw } from "./quote";
+import type { Facts } from "./facts";
+import type { Step } from "./steps";
+
+/** One field the host does not have as asked. */
+export interface Drift {
+  field: string;
+  asked: unknown;
+  got: unknown;
+}
+
+export interface ResourceSpec<D, O, T> {
+  /** Type token suffix: hosttune:<module>:<kind>. */
+  kind: string;
+  /** Desired state, validated in `check` (the connection is validated separately). */
+  schema: z.ZodType<D, z.ZodTypeDef, unknown>;
+  /** Identity on the host (the connection's target is prefixed by the runner). */
+  id(d: D): string;
+  /** Shell fragments whose outputs make the observation, run as one script. */
+  facts(d: D): Record<string, Raw>;
+  /** Parses the facts; throws a plain Error with the fix when the host cannot do what is asked. */
+  observe(facts: Facts, d: D): O;
+  /** The state to converge to. */
+  want(d: D, o: O): T;
+  /** The state that puts back what the host had before create. */
+  restore(d: D, recorded: O, current: O): T;
+  /** Pure: what to run to get from `o` to `t`. Empty when in sync. */
+  plan(t: T, o: O, d: D): Step[];
+  /** Pure: where `o` differs from `t`. Empty when in sync. */
+  drift(t: T, o: O): Drift[];
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnySpec = ResourceSpec<any, any, any>;

@@ -1,0 +1,63 @@
+// Steps are data, so preview, tests and errors can show them without a host. They become
+// one script that runs under the per-host lock, stopping at the first failing step.
+import { join, raw, sh, type Raw } from "./quote";
+
+export type Step =
+  | { describe: string; run: Raw }
+  | { describe: string; writeFile: { path: string; content: string; mode?: string } }
+  | { describe: string; removeFile: string };
+
+export const LOCK_FILE = "/run/hosttune/lock";
+const FAILED = "\x1ehosttune-failed ";
+
+/** Atomic write: temp file in the same directory, mode and owner of the old file kept, rename. */
+export function atomicWrite(path: string, content: string, mode = "0644"): Raw {
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  const b64 = Buffer.from(content, "utf8").toString("base64");
+  return sh`mkdir -p ${dir}
+tmp=$(mktemp ${dir + "/.hosttune.XXXXXX"})
+trap 'rm -f "$tmp"' EXIT
+printf '%s' ${b64} | base64 -d > "$tmp"
+if [ -e ${path} ]; then chmod --reference=${path} "$tmp"; chown --reference=${path} "$tmp"; else chmod ${mode} "$tmp"; fi
+sync "$tmp"
+mv -f "$tmp" ${path}
+trap - EXIT`;
+}
+
+function stepBody(step: Step): Raw {
+  if ("run" in step) return step.run;
+  if ("writeFile" in step) return atomicWrite(step.writeFile.path, step.writeFile.content, step.writeFile.mode);
+  return sh`rm -f ${step.removeFile}`;
+}
+
+/** The apply script: take the host lock (two runs never interleave), run steps in order. */
+export function applyScript(steps: readonly Step[]): Raw {
+  const body = steps.map(
+    (s, i) => sh`( set -e
+${raw(stepBody(s).text)}
+) || { printf '\n\036hosttune-failed %s\n' ${i} >&2; exit 1; }`,
+  );
+  return join([
+    sh`mkdir -p /run/hosttune && exec 9>${LOCK_FILE} && flock -w 120 9 || { echo "another hosttune run has held "${LOCK_FILE}" for 120s" >&2; exit 75; }`,
+    ...body,
+  ]);
+}
+
+/** Which step failed, from the apply script's stderr (-1 if none reported). */
+export function failedStep(stderr: string): number {
+  const i = stderr.lastIndexOf(FAILED);
+  return i < 0 ? -1 : Number.parseInt(stderr.slice(i + FAILED.length), 10);
+}
+
+/** stderr without our markers: what the host said. */
+export function hostMessage(stderr: string): string {
+  return stderr
+    .split("\n")
+    .filter((l) => !l.startsWith("\x1ehosttune"))
+    .join("\n")
+    .trim();
+}
+
+export function describeSteps(steps: readonly Step[]): string[] {
+  return steps.map((s) => s.describe);
+}

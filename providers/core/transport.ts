@@ -1,0 +1,202 @@
+// SSH transport: one pooled connection per host+port+user per process (the dynamic-provider
+// plugin serves one deployment, so: one handshake per host per deployment), host keys
+// verified, bounded connect retries, a cap on concurrent channels, sudo for non-root users.
+import { appendFileSync, readFileSync } from "node:fs";
+import { NodeSSH } from "node-ssh";
+import { type Connection, target } from "./connection";
+import { fingerprint, knownKeys, parseKeyLine, type PublicKey } from "./knownHosts";
+import { quote, type Raw } from "./quote";
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class HostError extends Error {
+  constructor(
+    readonly host: string,
+    message: string,
+  ) {
+    super(`${host}: ${message}`);
+  }
+}
+
+interface Pooled {
+  ssh: NodeSSH;
+  slots: Semaphore;
+}
+
+interface PoolState {
+  conns: Map<string, Promise<Pooled>>;
+  handshakes: number;
+}
+
+// Shared through globalThis: however many copies of this module a process loads, the
+// deployment keeps one pool.
+const POOL_KEY = Symbol.for("hosttune.sshPool");
+function pool(): PoolState {
+  const g = globalThis as unknown as Record<symbol, PoolState>;
+  return (g[POOL_KEY] ??= { conns: new Map(), handshakes: 0 });
+}
+
+/** SSH handshakes this process has completed (tests and bench read it). */
+export function handshakeCount(): number {
+  return pool().handshakes;
+}
+
+class Semaphore {
+  private waiters: (() => void)[] = [];
+  constructor(private free: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiters.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.free++;
+    }
+  }
+}
+
+// sshd allows 10 sessions per connection by default (MaxSessions); stay below it.
+const MAX_CHANNELS = 8;
+
+function trustedKeys(c: Connection): { keys: PublicKey[]; source: string } {
+  if (c.hostKey) return { keys: [parseKeyLine(c.hostKey)], source: "the pinned hostKey" };
+  const file = c.knownHostsFile ?? `${process.env.HOME ?? "/root"}/.ssh/known_hosts`;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    throw new HostError(target(c), `no hostKey pinned and known_hosts file ${file} cannot be read; pin the host's key with connection.hostKey`);
+  }
+  const keys = knownKeys(text, c.host, c.port);
+  if (keys.length === 0)
+    throw new HostError(target(c), `no key for this host in ${file}; add it (ssh-keyscan) or pin connection.hostKey`);
+  return { keys, source: file };
+}
+
+async function dial(c: Connection): Promise<NodeSSH> {
+  const { keys, source } = trustedKeys(c);
+  let offered: Buffer | undefined;
+  const ssh = new NodeSSH();
+  try {
+    await ssh.connect({
+      host: c.host,
+      port: c.port,
+      username: c.user,
+      password: c.password,
+      privateKey: c.privateKey,
+      passphrase: c.privateKeyPassword,
+      agent: c.agentSocketPath,
+      readyTimeout: c.perDialTimeout * 1000,
+      keepaliveInterval: 10_000,
+      algorithms: { serverHostKey: [...new Set(keys.map((k) => k.type))] as never },
+      hostVerifier: (key: Buffer) => {
+        offered = key;
+        return keys.some((k) => k.blob.equals(key));
+      },
+    });
+  } catch (e) {
+    ssh.dispose();
+    if (offered && !keys.some((k) => k.blob.equals(offered!)))
+      throw new HostKeyMismatch(target(c), `host key mismatch: the host offered ${fingerprint(offered)}, ${source} trusts ${keys.map((k) => fingerprint(k.blob)).join(", ")}. If the host was rebuilt, update ${source}; otherwise this may be a different machine`);
+    throw e;
+  }
+  return ssh;
+}
+
+class HostKeyMismatch extends HostError {}
+const FATAL = /authentication|All configured authentication methods failed/i;
+
+async function connectWithRetry(c: Connection): Promise<Pooled> {
+  let last: unknown;
+  for (let attempt = 1; attempt <= c.dialErrorLimit; attempt++) {
+    try {
+      const ssh = await dial(c);
+      const p = pool();
+      p.handshakes++;
+      if (process.env.HOSTTUNE_SSH_LOG)
+        appendFileSync(process.env.HOSTTUNE_SSH_LOG, JSON.stringify({ pid: process.pid, host: c.host, port: c.port, user: c.user, at: Date.now() }) + "\n");
+      return { ssh, slots: new Semaphore(MAX_CHANNELS) };
+    } catch (e) {
+      last = e;
+      if (e instanceof HostError || FATAL.test(String((e as Error).message))) break;
+      if (attempt < c.dialErrorLimit) await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+    }
+  }
+  if (last instanceof HostError) throw last;
+  throw new HostError(target(c), `cannot connect over SSH after ${c.dialErrorLimit} attempt(s): ${(last as Error)?.message ?? last}. Check host, port, user and credentials`);
+}
+
+function key(c: Connection): string {
+  return target(c);
+}
+
+async function connection(c: Connection): Promise<Pooled> {
+  const conns = pool().conns;
+  let p = conns.get(key(c));
+  if (!p) {
+    p = connectWithRetry(c);
+    conns.set(key(c), p);
+    // A failed dial must not poison the pool for the next resource on that host.
+    p.catch(() => conns.delete(key(c)));
+  }
+  return p;
+}
+
+/** Wraps a script for the remote login shell: plain `sh -c` as root, `sudo` otherwise. */
+export function remoteCommand(c: Pick<Connection, "user" | "sudoPassword">, script: Raw): string {
+  const body = quote(script.text);
+  if (c.user === "root") return `sh -c ${body}`;
+  return c.sudoPassword ? `sudo -S -p '' -- sh -c ${body}` : `sudo -n -- sh -c ${body}`;
+}
+
+// A single argv string is capped by the kernel (MAX_ARG_STRLEN = 128 KiB).
+const MAX_SCRIPT = 120 * 1024;
+
+/** Runs one script over the pooled connection; one exec channel, one round trip. */
+export async function run(c: Connection, script: Raw, opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
+  if (script.text.length > MAX_SCRIPT)
+    throw new HostError(target(c), `script of ${script.text.length} bytes exceeds the ${MAX_SCRIPT}-byte limit of one command line`);
+  const pooled = await connection(c);
+  const timeoutMs = opts.timeoutMs ?? 300_000;
+  return pooled.slots.run(async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const exec = pooled.ssh.execCommand(remoteCommand(c, script), {
+      stdin: c.user !== "root" && c.sudoPassword ? c.sudoPassword + "\n" : undefined,
+    });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HostError(target(c), `command timed out after ${timeoutMs / 1000}s`)), timeoutMs);
+    });
+    try {
+      const r = await Promise.race([exec, timeout]);
+      if (c.user !== "root" && /sudo: (a password is required|a terminal is required)/.test(r.stderr))
+        throw new HostError(target(c), `sudo needs a password for ${c.user}: set connection.sudoPassword or allow NOPASSWD`);
+      return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+}
+
+/** Opens a fresh connection outside the pool (used to confirm a change kept SSH reachable). */
+export async function probeFreshConnection(c: Connection): Promise<void> {
+  const ssh = await dial({ ...c, dialErrorLimit: 1 });
+  try {
+    const r = await ssh.execCommand("true");
+    if (r.code !== 0) throw new HostError(target(c), `fresh SSH connection could not run a command: ${r.stderr}`);
+  } finally {
+    ssh.dispose();
+  }
+}
+
+/** Closes every pooled connection so the plugin process can exit. */
+export function closeAll(): void {
+  const conns = pool().conns;
+  for (const p of conns.values()) p.then((x) => x.ssh.dispose(), () => {});
+  conns.clear();
+}

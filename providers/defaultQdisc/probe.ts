@@ -1,0 +1,87 @@
+// Facts for DefaultQdisc: the runtime value, our file, every sysctl.d assignment of the key
+// (to know what applies at boot), whether the kernel has the qdisc, and root qdiscs per device.
+import { fact, type Facts } from "../core/facts";
+import { globMatch } from "../core/glob";
+import { sh, type Raw } from "../core/quote";
+import { BUILTIN_QDISCS, type DefaultQdiscDesired, KEY, SYSCTL_DIR } from "./schema";
+
+export interface DefaultQdiscObserved {
+  runtime: string;
+  /** Content of our sysctl.d file, null when absent. */
+  file: string | null;
+  /** What systemd-sysctl applies at boot, and from which file. */
+  persisted: { value: string | null; from: string | null };
+  /** Root qdisc kind of each existing device matched by reapplyTo. */
+  devices: Record<string, string>;
+}
+
+// systemd-sysctl order: files sorted by name across these dirs; for one name, the first dir wins.
+const SYSCTL_DIRS = ["/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"];
+
+export function probeFacts(d: DefaultQdiscDesired): Record<string, Raw> {
+  const mod = `sch_${d.qdisc}`;
+  const path = `${SYSCTL_DIR}/${d.fileName}`;
+  return {
+    runtime: sh`sysctl -n ${KEY}`,
+    available: BUILTIN_QDISCS.includes(d.qdisc) ? sh`true` : sh`[ -d /sys/module/${mod} ] || modinfo -n ${mod}`,
+    file: sh`if [ -e ${path} ]; then cat ${path}; else exit 3; fi`,
+    persisted: sh`for d in ${SYSCTL_DIRS}; do for f in "$d"/*.conf; do [ -f "$f" ] && grep -H -E '^[[:space:]]*-?net[./]core[./]default_qdisc[[:space:]]*=' "$f"; done; done; true`,
+    devices: d.reapplyTo ? sh`tc -j qdisc show` : sh`echo '[]'`,
+  };
+}
+
+/** The value systemd-sysctl applies at boot: the last assignment in name order, /etc beating /run beating /usr. */
+export function effectiveSysctl(grepOutput: string): { value: string | null; from: string | null } {
+  const byName = new Map<string, { path: string; value: string }>();
+  for (const line of grepOutput.split("\n")) {
+    const m = /^(\/[^:]+):\s*-?[\w./]+\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    const [, path, value] = m;
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    const dirRank = SYSCTL_DIRS.indexOf(path.slice(0, path.lastIndexOf("/")));
+    const seen = byName.get(name);
+    const seenRank = seen ? SYSCTL_DIRS.indexOf(seen.path.slice(0, seen.path.lastIndexOf("/"))) : Infinity;
+    // Within a file the last assignment wins; across dirs the highest-priority dir wins.
+    if (!seen || dirRank < seenRank || seen.path === path) byName.set(name, { path, value });
+  }
+  const names = [...byName.keys()].sort();
+  const last = names.length ? byName.get(names[names.length - 1])! : null;
+  return { value: last?.value ?? null, from: last?.path ?? null };
+}
+
+interface TcQdisc {
+  kind: string;
+  handle: string;
+  dev: string;
+  root?: boolean;
+  parent?: string;
+}
+
+/** Root qdisc kind per device; for mq roots, the kind of their per-queue children. */
+export function rootKinds(tcJson: string, glob: string | undefined): Record<string, string> {
+  if (!glob) return {};
+  const qdiscs = JSON.parse(tcJson || "[]") as TcQdisc[];
+  const out: Record<string, string> = {};
+  for (const q of qdiscs) {
+    if (!q.root || q.dev === "lo" || !globMatch(glob, q.dev)) continue;
+    const children = q.kind === "mq" ? qdiscs.filter((c) => c.dev === q.dev && c.parent?.startsWith(q.handle)) : [];
+    out[q.dev] = children.length ? children[0].kind : q.kind;
+  }
+  return out;
+}
+
+export function observe(facts: Facts, d: DefaultQdiscDesired): DefaultQdiscObserved {
+  const runtime = fact(facts, "runtime");
+  if (runtime.rc !== 0) throw new Error(`cannot read ${KEY}: ${runtime.out.trim()}`);
+  if (fact(facts, "available").rc !== 0)
+    throw new Error(`the kernel has no qdisc '${d.qdisc}' (not built in, no module sch_${d.qdisc}); choose another qdisc or install a kernel that has it`);
+  const file = fact(facts, "file");
+  const devices = fact(facts, "devices");
+  if (devices.rc !== 0) throw new Error(`tc -j qdisc show failed: ${devices.out.trim()}`);
+  return {
+    runtime: runtime.out.trim(),
+    file: file.rc === 3 ? null : file.out,
+    persisted: effectiveSysctl(fact(facts, "persisted").out),
+    devices: rootKinds(devices.out, d.reapplyTo),
+  };
+}

@@ -1,0 +1,2 @@
+export { DefaultQdisc, type DefaultQdiscArgs } from "./defaultQdisc/resource";
+export type { ConnectionArgs } from "./core/resource";

@@ -1,0 +1,18 @@
+// Kind -> provider, loaded at run time by the serialized shim (core/shim.ts).
+import { SpecProvider } from "./core/runner";
+import type { AnySpec } from "./core/spec";
+import { defaultQdiscSpec } from "./defaultQdisc/spec";
+
+const specs: Record<string, AnySpec> = {
+  DefaultQdisc: defaultQdiscSpec,
+};
+
+const providers = new Map<string, SpecProvider>();
+
+export function provider(kind: string): SpecProvider {
+  const spec = specs[kind];
+  if (!spec) throw new Error(`hosttune has no resource kind '${kind}' (state written by another hosttune version?)`);
+  let p = providers.get(kind);
+  if (!p) providers.set(kind, (p = new SpecProvider(spec)));
+  return p;
+}

@@ -1,0 +1,60 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { sh } from "../../providers/core/quote";
+import { applyScript, atomicWrite, failedStep, hostMessage } from "../../providers/core/steps";
+
+const tmp = () => mkdtempSync(join(tmpdir(), "hosttune-steps-"));
+
+describe("atomicWrite", () => {
+  it("writes exact content (any bytes) with the given mode to a new file", () => {
+    const dir = tmp();
+    const path = join(dir, "sub dir", "a'b.conf");
+    const content = "line 1\n$(not run)\n'quoted'\n\u00fcnic\u00f8de\n";
+    execFileSync("sh", ["-c", atomicWrite(path, content, "0600").text]);
+    expect(readFileSync(path, "utf8")).toBe(content);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it("keeps the mode of a file it replaces and leaves no temp file behind", () => {
+    const dir = tmp();
+    const path = join(dir, "x.conf");
+    writeFileSync(path, "old");
+    chmodSync(path, 0o640);
+    execFileSync("sh", ["-c", atomicWrite(path, "new").text]);
+    expect(readFileSync(path, "utf8")).toBe("new");
+    expect(statSync(path).mode & 0o777).toBe(0o640);
+    expect(execFileSync("ls", ["-A", dir], { encoding: "utf8" }).trim()).toBe("x.conf");
+  });
+});
+
+describe("applyScript", () => {
+  it("stops at the first failing step and reports which", () => {
+    const dir = tmp();
+    const script = applyScript([
+      { describe: "one", run: sh`touch ${join(dir, "1")}` },
+      { describe: "two", run: sh`echo boom >&2; false` },
+      { describe: "three", run: sh`touch ${join(dir, "3")}` },
+    ]).text.replaceAll("/run/hosttune", join(dir, "run"));
+    const r = spawnSync("sh", ["-c", script], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(failedStep(r.stderr)).toBe(1);
+    expect(hostMessage(r.stderr)).toBe("boom");
+    expect(() => statSync(join(dir, "1"))).not.toThrow();
+    expect(() => statSync(join(dir, "3"))).toThrow();
+  });
+
+  it("waits for the host lock held by another run", () => {
+    const dir = tmp();
+    const lockDir = join(dir, "run");
+    const script = applyScript([{ describe: "mark", run: sh`date +%s%N > ${join(dir, "done")}` }]).text.replaceAll("/run/hosttune", lockDir);
+    execFileSync("mkdir", ["-p", lockDir]);
+    const started = Date.now();
+    // Hold the lock for 1.5 s in another process, then run the steps.
+    const holder = spawnSync("sh", ["-c", `flock ${join(lockDir, "lock")} sleep 1.5 & sleep 0.2; ${script}; wait`], { encoding: "utf8" });
+    expect(holder.status).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+  });
+});

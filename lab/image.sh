@@ -24,7 +24,11 @@ if [ -f "$out/base.qcow2" ]; then echo "$out"; exit 0; fi
 
 work=$(mktemp -d "$cache/lab/build.XXXX" 2>/dev/null || { mkdir -p "$cache/lab"; mktemp -d "$cache/lab/build.XXXX"; })
 root="$work/rootfs"
-cleanup() { for m in dev/pts dev proc sys; do umount "$root/$m" 2>/dev/null || true; umount "$work/build/$m" 2>/dev/null || true; done; rm -rf "$work"; }
+# Unmount before removing, and never let rm cross into a mount that failed to unmount.
+cleanup() {
+  for m in dev/pts dev proc sys; do umount "$root/$m" 2>/dev/null || true; umount "$work/build/$m" 2>/dev/null || true; done
+  rm -rf --one-file-system "$work"
+}
 trap cleanup EXIT
 echo "lab image: debootstrap bookworm ($kabi $kver) into $root" >&2
 debootstrap --variant=minbase \
@@ -35,9 +39,8 @@ debootstrap --variant=minbase \
 mount --bind /dev "$root/dev"; mount --bind /dev/pts "$root/dev/pts"; mount -t proc proc "$root/proc"; mount -t sysfs sys "$root/sys"
 in_root() { chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
 # initramfs: MODULES=dep fails in a chroot; an explicit list keeps it small and bootable.
-mkdir -p "$root/etc/initramfs-tools"
-printf 'MODULES=list\nCOMPRESS=zstd\n' > "$root/etc/initramfs-tools/conf.d/hosttune.conf" 2>/dev/null || {
-  mkdir -p "$root/etc/initramfs-tools/conf.d"; printf 'MODULES=list\nCOMPRESS=zstd\n' > "$root/etc/initramfs-tools/conf.d/hosttune.conf"; }
+mkdir -p "$root/etc/initramfs-tools/conf.d"
+printf 'MODULES=list\nCOMPRESS=zstd\n' > "$root/etc/initramfs-tools/conf.d/hosttune.conf"
 printf '%s\n' virtio_pci virtio_blk virtio_scsi ext4 crc32c_generic > "$root/etc/initramfs-tools/modules"
 # systemd-resolved made resolv.conf a stub link; use the build machine's resolver while building.
 rm -f "$root/etc/resolv.conf"; cp -L /etc/resolv.conf "$root/etc/resolv.conf"

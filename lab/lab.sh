@@ -4,7 +4,8 @@
 #                       stacks/Pulumi.lab.yaml describing them
 #   lab/lab.sh down     stop the VMs this lab started (by their pid files)
 #   lab/lab.sh status   list the VMs and whether SSH answers
-# Env: HOSTTUNE_LAB_DIR (default <repo>/.lab), HOSTTUNE_LAB_PORT (first SSH port, default 10022).
+# Env: HOSTTUNE_LAB_DIR (default <repo>/.lab), HOSTTUNE_LAB_PORT (first SSH port, default 10022),
+#      HOSTTUNE_LAB_IMAGE (an image dir to boot instead of the one lab/image.sh builds).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -77,7 +78,7 @@ cmd=${1:-status}
 case "$cmd" in
   up)
     n=${2:-2}
-    img=$("$here/image.sh")
+    img=${HOSTTUNE_LAB_IMAGE:-$("$here/image.sh")}
     mkdir -p "$lab"
     [ -f "$lab/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C hosttune-lab -f "$lab/id_ed25519"
     t0=$SECONDS

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Pulumi CLI from Go modules (through the Go module proxy) at the version pinned in
-# package-lock.json and caches it under ~/.cache/hosttune/toolchain/pulumi-<version>/, beside
-# the dynamic-provider plugin script. Prints the bin dir. A complete cache is reused as it is.
+# package-lock.json and caches it under ~/.cache/hosttune/toolchain/pulumi-<version>/bin/, beside
+# the dynamic-provider plugin script. Prints the install root (the Automation API's
+# PulumiCommand root, whose bin/pulumi is the CLI). A complete cache is reused as it is.
 #
 # Why no language host and no command plugin: this workplace's Go proxy refuses the modules
 # github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3 and
@@ -17,9 +18,10 @@ pkgver() { node -e 'const l=require(process.argv[1]);process.stdout.write(l.pack
 PULUMI_VERSION=$(pkgver @pulumi/pulumi)
 
 cache=${HOSTTUNE_CACHE:-$HOME/.cache/hosttune}
-bin="$cache/toolchain/pulumi-$PULUMI_VERSION"
+root="$cache/toolchain/pulumi-$PULUMI_VERSION"
+bin="$root/bin"
 if [ -x "$bin/pulumi" ] && [ -x "$bin/pulumi-resource-pulumi-nodejs" ]; then
-  echo "$bin"; exit 0
+  echo "$root"; exit 0
 fi
 command -v go >/dev/null || { echo "toolchain: Go is required (https://go.dev) to build Pulumi offline" >&2; exit 1; }
 mkdir -p "$bin"
@@ -59,4 +61,4 @@ go build -trimpath -tags osusergo,grpcnotrace -ldflags "$ld" -o "$bin/pulumi.tmp
 # looked up beside the CLI.
 install -m 0755 "$here/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" "$bin/pulumi-resource-pulumi-nodejs"
 mv "$bin/pulumi.tmp" "$bin/pulumi"
-echo "$bin"
+echo "$root"

@@ -166,9 +166,17 @@ export async function run(c: Connection, script: Raw, opts: { timeoutMs?: number
   const timeoutMs = opts.timeoutMs ?? 300_000;
   return pooled.slots.run(async () => {
     let timer: NodeJS.Timeout | undefined;
-    const exec = pooled.ssh.execCommand(remoteCommand(c, script), {
-      stdin: c.user !== "root" && c.sudoPassword ? c.sudoPassword + "\n" : undefined,
-    });
+    // Collect raw bytes and decode once: decoding per chunk would split multi-byte characters.
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const exec = pooled.ssh
+      .execCommand(remoteCommand(c, script), {
+        stdin: c.user !== "root" && c.sudoPassword ? c.sudoPassword + "\n" : undefined,
+        noTrim: true,
+        onStdout: (b) => out.push(b),
+        onStderr: (b) => err.push(b),
+      })
+      .then((r) => ({ code: r.code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new HostError(target(c), `command timed out after ${timeoutMs / 1000}s`)), timeoutMs);
     });

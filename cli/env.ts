@@ -3,9 +3,14 @@
 // checks and no plugin downloads.
 import { execFileSync } from "node:child_process";
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 
-export const ROOT = resolve(__dirname, "..", "..");
+/** The project directory: the nearest one holding Pulumi.yaml (from cli/ or dist/cli/). */
+export const ROOT = ((): string => {
+  for (let d = __dirname; d !== dirname(d); d = dirname(d)) if (existsSync(join(d, "Pulumi.yaml"))) return d;
+  throw new Error(`hosttune: no Pulumi.yaml above ${__dirname}`);
+})();
 export const CACHE = process.env.HOSTTUNE_CACHE ?? join(homedir(), ".cache", "hosttune");
 /** The lab's documented default; set HOSTTUNE_PASSPHRASE for any real environment. */
 export const LAB_PASSPHRASE = "hosttune-lab";

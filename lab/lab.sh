@@ -5,7 +5,8 @@
 #   lab/lab.sh down     stop the VMs this lab started (by their pid files)
 #   lab/lab.sh status   list the VMs and whether SSH answers
 # Env: HOSTTUNE_LAB_DIR (default <repo>/.lab), HOSTTUNE_LAB_PORT (first SSH port, default 10022),
-#      HOSTTUNE_LAB_IMAGE (an image dir to boot instead of the one lab/image.sh builds).
+#      HOSTTUNE_LAB_IMAGE (an image dir to boot instead of the one lab/image.sh builds),
+#      HOSTTUNE_LAB_STACK (the stack whose config `up` writes, default lab; empty: none).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -53,7 +54,9 @@ wait_ssh() { # $1 = vm dir
 }
 
 write_stack() {
-  local f="$repo/stacks/Pulumi.lab.yaml" salt=""
+  local stack=${HOSTTUNE_LAB_STACK-lab}
+  [ -n "$stack" ] || return 0
+  local f="$repo/stacks/Pulumi.$stack.yaml" salt=""
   [ -f "$f" ] && salt=$(grep '^encryptionsalt:' "$f" || true)
   {
     echo "# Written by lab/lab.sh up: the running lab fleet (host keys pinned per VM)."

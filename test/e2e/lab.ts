@@ -2,7 +2,7 @@
 // to run commands on them (the system's ssh, not hosttune's transport), and stacks of the
 // real program run by the real Pulumi CLI.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
@@ -55,6 +55,8 @@ export function fleetConfig(tuning: Record<string, unknown>, vms = labVms(), ove
 
 /** A stack of the real program (index.ts), run by the real CLI, with its config set. */
 export async function labStack(name: string, config: Record<string, unknown>): Promise<Stack> {
+  process.env.PULUMI_BACKEND_URL = `file://${join(REPO, ".hosttune", "test-state")}`;
+  mkdirSync(join(REPO, ".hosttune", "test-state"), { recursive: true });
   const { openStack } = await import("../../cli/hosttune");
   const stack = await openStack(name);
   await stack.setAllConfig(

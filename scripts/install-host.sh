@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what hosttune's lab and tests need on this machine, only what is missing:
+# Debian packages (QEMU, debootstrap, ssh client), npm dependencies, the compiled project
+# and the offline Pulumi toolchain. Safe to run again.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+need=()
+for pair in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap ssh:openssh-client \
+            ssh-keygen:openssh-client mkfs.ext4:e2fsprogs flock:util-linux; do
+  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install: apt-get install ${need[*]}" >&2
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# apt-cache must know the kernel packages the image pins.
+apt-cache show linux-image-amd64 >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get update -qq; }
+cd "$repo"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "install: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npx tsc -p .
+bash scripts/toolchain.sh >/dev/null

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# README command 1: install what is missing, boot the lab fleet, and converge it with a real
+# `pulumi up` of the lab stack. Leaves the VMs running (lab/lab.sh down stops them).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+bash scripts/install-host.sh
+bash lab/lab.sh up "${HOSTTUNE_LAB_VMS:-2}"
+node dist/cli/hosttune.js up --stack lab
+echo
+echo "lab: converged. Try: node dist/cli/hosttune.js preview --stack lab   (drift shows here)"
+echo "     lab/lab.sh ssh 1 sysctl net.core.default_qdisc; lab/lab.sh down when done"

@@ -9,10 +9,14 @@ const specs: Record<string, AnySpec> = {
 
 const providers = new Map<string, SpecProvider>();
 
+export function spec(kind: string): AnySpec {
+  const s = specs[kind];
+  if (!s) throw new Error(`hosttune has no resource kind '${kind}' (state written by another hosttune version?)`);
+  return s;
+}
+
 export function provider(kind: string): SpecProvider {
-  const spec = specs[kind];
-  if (!spec) throw new Error(`hosttune has no resource kind '${kind}' (state written by another hosttune version?)`);
   let p = providers.get(kind);
-  if (!p) providers.set(kind, (p = new SpecProvider(spec)));
+  if (!p) providers.set(kind, (p = new SpecProvider(spec(kind))));
   return p;
 }

@@ -64,7 +64,8 @@ export function rootKinds(tcJson: string, glob: string | undefined): Record<stri
   const out: Record<string, string> = {};
   for (const q of qdiscs) {
     if (!q.root || q.dev === "lo" || !globMatch(glob, q.dev)) continue;
-    const children = q.kind === "mq" ? qdiscs.filter((c) => c.dev === q.dev && c.parent?.startsWith(q.handle)) : [];
+    // mq (handle 0:) has one child per tx queue, parented ":1", ":2", ...
+    const children = q.kind === "mq" ? qdiscs.filter((c) => c.dev === q.dev && !c.root && c.parent !== undefined) : [];
     out[q.dev] = children.length ? children[0].kind : q.kind;
   }
   return out;

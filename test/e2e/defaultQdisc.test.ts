@@ -80,7 +80,7 @@ describe("DefaultQdisc on the lab fleet", () => {
   it("keeps the private key out of state in plain text", async () => {
     const key = readFileSync(join(LAB_DIR, "id_ed25519"), "utf8").split("\n")[1];
     const dir = join(REPO, ".hosttune", "test-state", ".pulumi", "stacks", "hosttune");
-    const files = readdirSync(dir).filter((f) => f.startsWith(stack.name));
+    const files = readdirSync(dir).filter((f) => f.startsWith(stack.name) && f.endsWith(".json"));
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) {
       const text = readFileSync(join(dir, f), "utf8");

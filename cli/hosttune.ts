@@ -4,17 +4,17 @@
 // Node.js language host cannot be built here (see scripts/toolchain.sh).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, type PulumiFn, type Stack } from "@pulumi/pulumi/automation";
 import program from "../index";
 import { pulumiEnv, ROOT, toolchainRoot } from "./env";
 
-export async function openStack(stackName: string): Promise<Stack> {
+export async function openStack(stackName: string, prog: PulumiFn = program): Promise<Stack> {
   const env = pulumiEnv();
   mkdirSync(join(ROOT, ".hosttune", "state"), { recursive: true });
   Object.assign(process.env, env);
   const pulumiCommand = await PulumiCommand.get({ root: toolchainRoot(), skipVersionCheck: true });
   return LocalWorkspace.createOrSelectStack(
-    { stackName, projectName: "hosttune", program },
+    { stackName, projectName: "hosttune", program: prog },
     { workDir: ROOT, pulumiCommand, envVars: env },
   );
 }

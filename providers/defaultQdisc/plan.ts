@@ -31,7 +31,8 @@ export function want(d: DefaultQdiscDesired, o: DefaultQdiscObserved): DefaultQd
 /** Back to what create found: the old runtime value and file; devices that had the old default get the restored default. */
 export function restore(_d: DefaultQdiscDesired, recorded: DefaultQdiscObserved, current: DefaultQdiscObserved): DefaultQdiscTarget {
   const hadDefault = Object.fromEntries(Object.entries(recorded.devices).filter(([dev, kind]) => kind === recorded.runtime && dev in current.devices));
-  return { runtime: recorded.runtime, file: recorded.file, persisted: recorded.persisted.value, devices: devicesAs(recorded.runtime, hadDefault) };
+  // What applies at boot after restore belongs to the other files again: nothing to assert.
+  return { runtime: recorded.runtime, file: recorded.file, persisted: null, devices: devicesAs(recorded.runtime, hadDefault) };
 }
 
 export function plan(t: DefaultQdiscTarget, o: DefaultQdiscObserved, d: DefaultQdiscDesired): Step[] {
@@ -57,7 +58,13 @@ export function drift(t: DefaultQdiscTarget, o: DefaultQdiscObserved): Drift[] {
   if (o.runtime !== t.runtime) out.push({ field: `runtime ${KEY}`, asked: t.runtime, got: o.runtime });
   if (o.file !== t.file) out.push({ field: "file", asked: t.file, got: o.file });
   else if (t.persisted !== null && o.persisted.value !== t.persisted)
-    out.push({ field: `value applied at boot (last assignment is in ${o.persisted.from}; remove it or use a later file name)`, asked: t.persisted, got: o.persisted.value });
+    out.push({
+      field: o.persisted.from
+        ? `value applied at boot (the last assignment is in ${o.persisted.from}: remove it there or choose a fileName that sorts after it)`
+        : "value applied at boot (no sysctl.d file sets it)",
+      asked: t.persisted,
+      got: o.persisted.value,
+    });
   for (const [dev, kind] of Object.entries(t.devices))
     if (o.devices[dev] !== undefined && o.devices[dev] !== kind) out.push({ field: `root qdisc of ${dev}`, asked: kind, got: o.devices[dev] });
   return out;

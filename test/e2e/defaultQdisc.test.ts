@@ -1,6 +1,6 @@
 // DefaultQdisc through the real Pulumi CLI on the lab VMs: up, no-op preview, drift shown by
-// a plain preview, repair, destroy restoring the original state, and one SSH connection per
-// VM per deployment.
+// a plain preview, repair, destroy restoring the original state, one SSH connection per VM per
+// deployment, and sudo for a non-root user.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -35,7 +35,10 @@ beforeAll(async () => {
     onVm(vm, "ip tuntap add dev tap-e2e mode tap && ip link set tap-e2e up");
     original[vm.name] = { runtime: onVm(vm, "sysctl -n net.core.default_qdisc").trim(), files: onVm(vm, "ls /etc/sysctl.d") };
   }
-  stack = await labStack("e2e-qdisc", fleetConfig({ defaultQdisc: { qdisc: "noqueue", reapplyTo: "tap-*" } }));
+  const config = fleetConfig({ defaultQdisc: { qdisc: "noqueue", reapplyTo: "tap-*" } });
+  // The last VM is reached as a non-root user with passwordless sudo.
+  config.hosts[config.hosts.length - 1].user = "tuner";
+  stack = await labStack("e2e-qdisc", config);
 });
 
 afterAll(async () => {

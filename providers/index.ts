@@ -1,2 +1,3 @@
 export { DefaultQdisc, type DefaultQdiscArgs } from "./defaultQdisc/resource";
 export type { ConnectionArgs } from "./core/resource";
+export { NicCoalescing, type NicCoalescingArgs } from "./nicCoalescing/resource";

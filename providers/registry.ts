@@ -2,9 +2,11 @@
 import { SpecProvider } from "./core/runner";
 import type { AnySpec } from "./core/spec";
 import { defaultQdiscSpec } from "./defaultQdisc/spec";
+import { nicCoalescingSpec } from "./nicCoalescing/spec";
 
 const specs: Record<string, AnySpec> = {
   DefaultQdisc: defaultQdiscSpec,
+  NicCoalescing: nicCoalescingSpec,
 };
 
 const providers = new Map<string, SpecProvider>();

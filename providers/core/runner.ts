@@ -62,23 +62,40 @@ export class SpecProvider implements dynamic.ResourceProvider {
     }
   }
 
-  /** Plan from the live state, run, observe again, fail with asked-vs-got if it did not take. */
+  /**
+   * Plan from the live state, run, observe again, fail with asked-vs-got if it did not take.
+   * A failed step or a failed verify puts back what the host had before this run (best effort),
+   * so a failure leaves the host as it was.
+   */
   private async converge(c: Connection, d: unknown, target_: (o: unknown) => unknown): Promise<{ observed: unknown; before: unknown; applied: Step[] }> {
+    const where = `${this.spec.kind} ${this.spec.id(d)}`;
     const before = await this.observe(c, d);
-    const t = target_(before);
-    const steps = this.spec.plan(t, before, d);
+    const steps = this.spec.plan(target_(before), before, d);
     if (steps.length === 0) return { observed: before, before, applied: [] };
     const r = await run(c, applyScript(steps));
     if (r.code !== 0) {
       const i = failedStep(r.stderr);
       const what = i >= 0 ? `step ${i + 1}/${steps.length} "${steps[i].describe}"` : "the step script";
-      throw new HostError(target(c), `${this.spec.kind} ${this.spec.id(d)}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}`);
+      throw new HostError(target(c), `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before)}`);
     }
     const after = await this.observe(c, d);
     const drift = this.spec.drift(target_(after), after);
     if (drift.length)
-      throw new HostError(target(c), `${this.spec.kind} ${this.spec.id(d)}: the host did not take the change: ${formatDrift(drift)}`);
+      throw new HostError(target(c), `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before)}`);
     return { observed: after, before, applied: steps };
+  }
+
+  /** Puts back `before`; returns a note for the error message. */
+  private async rollback(c: Connection, d: unknown, before: unknown): Promise<string> {
+    try {
+      const now = await this.observe(c, d);
+      const steps = this.spec.plan(this.spec.restore(d, before, now), now, d);
+      if (steps.length === 0) return " (the host is as it was before)";
+      const r = await run(c, applyScript(steps));
+      return r.code === 0 ? " (rolled back to what the host had before)" : ` (rollback failed too: ${hostMessage(r.stderr)}; the next up retries)`;
+    } catch (e) {
+      return ` (rollback failed too: ${(e as Error).message}; the next up retries)`;
+    }
   }
 
   async create(inputs: Inputs): Promise<dynamic.CreateResult> {

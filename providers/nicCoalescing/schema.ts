@@ -52,10 +52,13 @@ export const nicCoalescingSchema = z
 
 export type NicCoalescingDesired = z.infer<typeof nicCoalescingSchema>;
 
-/** 75-hosttune-coalesce-<selector>.rules: after the distribution's naming rules (80- needs none of ours). */
+/**
+ * 85-hosttune-coalesce-<selector>.rules. It must sort after 80-net-setup-link.rules: only
+ * there does udev's $name hold the interface's final (renamed) name.
+ */
 export function defaultRuleFile(d: { interface?: string; match?: string; driver?: string }): string {
   const parts = [d.interface ?? d.match, d.driver].filter(Boolean).join("-");
-  return `75-hosttune-coalesce-${parts.replace(/[^A-Za-z0-9_.-]/g, "_")}.rules`;
+  return `85-hosttune-coalesce-${parts.replace(/[^A-Za-z0-9_.-]/g, "_")}.rules`;
 }
 
 export const RULES_DIR = "/etc/udev/rules.d";

@@ -1,0 +1,125 @@
+// Facts for NicCoalescing: every NIC with a driver, its current coalescing (ethtool --json -c
+// where ethtool has it, else the text of ethtool -c), and our udev rule. The NIC set is
+// resolved on every probe, so a NIC that appears later is converged on the next run.
+import { fact, type Facts } from "../core/facts";
+import { globMatch } from "../core/glob";
+import { sh, type Raw } from "../core/quote";
+import { ALL_PARAMS, BOOLEAN_PARAMS, type NicCoalescingDesired, type Param, RULES_DIR } from "./schema";
+
+/** A parameter's value; null where ethtool shows n/a (the driver does not support it). */
+export type Value = number | boolean | null;
+
+export interface Nic {
+  driver: string;
+  /** Parameters this host's ethtool reports; one it does not know is absent. */
+  values: Partial<Record<Param, Value>>;
+  /** ethtool -c's message when it failed for this NIC. */
+  error?: string;
+}
+
+export interface NicCoalescingObserved {
+  ethtool: string;
+  /** The NICs the selector matches, by name. */
+  nics: Record<string, Nic>;
+  /** Our rule file's content, null when absent. */
+  rule: string | null;
+}
+
+const NIC = "\x1enic ";
+const RC = "\x1erc ";
+
+export function probeFacts(d: NicCoalescingDesired): Record<string, Raw> {
+  const rule = `${RULES_DIR}/${d.ruleFile}`;
+  return {
+    ethtool: sh`command -v ethtool && ethtool --version`,
+    nics: sh`for d in /sys/class/net/*; do
+  [ -e "$d/device/driver" ] || continue
+  n=$(basename "$d")
+  printf '\036nic %s %s\n' "$n" "$(basename "$(readlink "$d/device/driver")")"
+  ethtool --json -c "$n" 2>/dev/null || ethtool -c "$n" 2>&1
+  printf '\n\036rc %s\n' "$?"
+done`,
+    rule: sh`if [ -e ${rule} ]; then cat ${rule}; else exit 3; fi`,
+  };
+}
+
+/** ethtool -c text (ethtool <= 6.1). "n/a" means the driver does not support the parameter. */
+export function parseCoalesceText(text: string): Partial<Record<Param, Value>> {
+  const values: Partial<Record<Param, Value>> = {};
+  const val = (v: string): Value => (v === "n/a" ? null : v === "on" ? true : v === "off" ? false : Number(v));
+  for (const line of text.split("\n")) {
+    const pair = /^(Adaptive|CQE mode) RX: (\S+)\s+TX: (\S+)/.exec(line);
+    if (pair) {
+      const base = pair[1] === "Adaptive" ? "adaptive" : "cqe-mode";
+      values[`${base}-rx` as Param] = val(pair[2]);
+      values[`${base}-tx` as Param] = val(pair[3]);
+      continue;
+    }
+    const kv = /^([a-z-]+):\s+(\S+)$/.exec(line);
+    if (!kv) continue;
+    // ethtool prints rx-frame-low/-high but takes rx-frames-low/-high.
+    const key = kv[1].replace(/^(rx|tx)-frame-(low|high)$/, "$1-frames-$2") as Param;
+    if (ALL_PARAMS.includes(key)) values[key] = val(kv[2]);
+  }
+  return values;
+}
+
+/** ethtool --json -c (ethtool >= 6.2): unsupported parameters are omitted. */
+export function parseCoalesceJson(text: string): Partial<Record<Param, Value>> {
+  const [obj] = JSON.parse(text) as Record<string, unknown>[];
+  const values: Partial<Record<Param, Value>> = {};
+  for (const p of ALL_PARAMS) {
+    const v = obj[p];
+    values[p] = typeof v === "number" || typeof v === "boolean" ? v : null;
+  }
+  return values;
+}
+
+export function parseNics(out: string): Record<string, Nic> {
+  const nics: Record<string, Nic> = {};
+  for (const chunk of out.split(NIC).slice(1)) {
+    const nl = chunk.indexOf("\n");
+    const [name, driver] = chunk.slice(0, nl).split(" ");
+    const body = chunk.slice(nl + 1);
+    const end = body.lastIndexOf("\n" + RC);
+    const rc = Number.parseInt(body.slice(end + 1 + RC.length), 10);
+    const text = body.slice(0, end).trim();
+    if (rc !== 0) nics[name] = { driver, values: {}, error: text };
+    else nics[name] = { driver, values: text.startsWith("[") ? parseCoalesceJson(text) : parseCoalesceText(text) };
+  }
+  return nics;
+}
+
+export function selects(d: Pick<NicCoalescingDesired, "interface" | "match" | "driver">, name: string, nic: Nic): boolean {
+  if (d.interface && name !== d.interface) return false;
+  if (d.match && !globMatch(d.match, name)) return false;
+  return !d.driver || nic.driver === d.driver;
+}
+
+export function managed(d: NicCoalescingDesired): Param[] {
+  return ALL_PARAMS.filter((p) => d.settings[p] !== undefined);
+}
+
+/** Refuses, before any change, what a matched NIC cannot do. */
+function checkSupport(name: string, nic: Nic, d: NicCoalescingDesired, ethtoolVersion: string) {
+  if (nic.error) throw new Error(`ethtool -c ${name} (driver ${nic.driver}) failed: ${nic.error}`);
+  for (const p of managed(d)) {
+    if (!(p in nic.values)) throw new Error(`${name} (driver ${nic.driver}): this host's ${ethtoolVersion} does not know coalescing parameter ${p}; remove it or upgrade ethtool`);
+    if (nic.values[p] === null) throw new Error(`${name} (driver ${nic.driver}) does not support coalescing parameter ${p} (ethtool -c shows n/a); remove it for this NIC`);
+  }
+}
+
+export function observe(facts: Facts, d: NicCoalescingDesired): NicCoalescingObserved {
+  const eth = fact(facts, "ethtool");
+  if (eth.rc !== 0) throw new Error("ethtool is not installed on the host; install it (package ethtool)");
+  const [path, version] = eth.out.trim().split("\n");
+  const all = parseNics(fact(facts, "nics").out);
+  const nics = Object.fromEntries(Object.entries(all).filter(([n, nic]) => selects(d, n, nic)));
+  if (d.interface && !nics[d.interface])
+    throw new Error(all[d.interface] ? `interface ${d.interface} has driver ${all[d.interface].driver}, not ${d.driver}` : `interface ${d.interface} does not exist (NICs here: ${Object.keys(all).join(", ") || "none"})`);
+  for (const [n, nic] of Object.entries(nics)) checkSupport(n, nic, d, version ?? "ethtool");
+  const rule = fact(facts, "rule");
+  return { ethtool: path, nics, rule: rule.rc === 3 ? null : rule.out };
+}
+
+export const isBoolean = (p: Param) => (BOOLEAN_PARAMS as readonly string[]).includes(p);

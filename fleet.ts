@@ -3,10 +3,15 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { defaultQdiscSchema } from "./providers/defaultQdisc/schema";
+import { nicCoalescingSchema } from "./providers/nicCoalescing/schema";
+import { udevRuleSchema } from "./providers/udevRule/schema";
 
 const tuningSchema = z
   .object({
     defaultQdisc: defaultQdiscSchema.optional(),
+    /** One entry per NIC selector (interface, or match glob and/or driver). */
+    nicCoalescing: z.array(nicCoalescingSchema).optional(),
+    udevRules: z.array(udevRuleSchema).optional(),
   })
   .strict();
 

@@ -1,7 +1,7 @@
 // The hosttune program: every host in the stack's fleet gets the stack's tuning.
 import * as pulumi from "@pulumi/pulumi";
 import { parseFleet, readPrivateKey, tuningFor } from "./fleet";
-import { DefaultQdisc } from "./providers";
+import { DefaultQdisc, NicCoalescing, UdevRule } from "./providers";
 
 export default async function program(): Promise<Record<string, unknown>> {
   const cfg = new pulumi.Config("hosttune");
@@ -19,10 +19,19 @@ export default async function program(): Promise<Record<string, unknown>> {
   for (const h of fleet.hosts) {
     const connection = { host: h.host, port: h.port, user: h.user, hostKey: h.hostKey, knownHostsFile: h.knownHostsFile, privateKey, password, sudoPassword };
     const tuning = tuningFor(fleet, h);
-    const out: Record<string, unknown> = {};
+    const out: { defaultQdisc?: unknown; udevRules?: Record<string, unknown>; nicCoalescing?: Record<string, unknown> } = {};
     if (tuning.defaultQdisc) {
       const q = new DefaultQdisc(`${h.name}-default-qdisc`, { connection, ...tuning.defaultQdisc });
       out.defaultQdisc = q.observed;
+    }
+    for (const rule of tuning.udevRules ?? []) {
+      const r = new UdevRule(`${h.name}-udev-${rule.fileName}`, { connection, ...rule });
+      (out.udevRules ??= {})[rule.fileName] = r.observed.apply((o) => (o.file === null ? "absent" : "present"));
+    }
+    for (const c of tuning.nicCoalescing ?? []) {
+      const selector = [c.interface ?? c.match, c.driver].filter(Boolean).join("@");
+      const r = new NicCoalescing(`${h.name}-coalesce-${selector}`, { connection, ...c });
+      (out.nicCoalescing ??= {})[selector] = r.observed.apply((o) => o.nics);
     }
     hosts[h.name] = out;
   }

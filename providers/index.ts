@@ -1,3 +1,4 @@
 export { DefaultQdisc, type DefaultQdiscArgs } from "./defaultQdisc/resource";
 export type { ConnectionArgs } from "./core/resource";
 export { NicCoalescing, type NicCoalescingArgs } from "./nicCoalescing/resource";
+export { UdevRule, type UdevRuleArgs } from "./udevRule/resource";

@@ -3,10 +3,12 @@ import { SpecProvider } from "./core/runner";
 import type { AnySpec } from "./core/spec";
 import { defaultQdiscSpec } from "./defaultQdisc/spec";
 import { nicCoalescingSpec } from "./nicCoalescing/spec";
+import { udevRuleSpec } from "./udevRule/spec";
 
 const specs: Record<string, AnySpec> = {
   DefaultQdisc: defaultQdiscSpec,
   NicCoalescing: nicCoalescingSpec,
+  UdevRule: udevRuleSpec,
 };
 
 const providers = new Map<string, SpecProvider>();

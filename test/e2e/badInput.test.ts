@@ -2,7 +2,7 @@
 // unknown qdisc, a file name with '/' or '..', a host nobody answers on, a wrong host key.
 import { afterAll, describe, expect, it } from "vitest";
 import type { Stack } from "@pulumi/pulumi/automation";
-import { fleetConfig, labStack, labVms, onVm } from "./lab";
+import { fleetConfig, labStack, labVms, onVm, upFailure } from "./lab";
 
 const vms = labVms();
 const [vm1, vm2] = vms;
@@ -16,12 +16,7 @@ async function expectRejected(name: string, config: Record<string, unknown>, mes
   const before = hostState();
   const stack = await labStack(name, config);
   stacks.push(stack);
-  const err = await stack.up({ color: "never" }).then(
-    () => undefined,
-    (e: Error) => e,
-  );
-  expect(err, "up should fail").toBeDefined();
-  expect(String(err?.message)).toMatch(message);
+  expect(await upFailure(stack)).toMatch(message);
   expect(hostState()).toEqual(before);
 }
 

@@ -86,3 +86,13 @@ export function handshakesPerDeployment(log: { pid: number; port: number }[]): R
   for (const e of log) out[`${e.pid}:${e.port}`] = (out[`${e.pid}:${e.port}`] ?? 0) + 1;
   return out;
 }
+
+/** Runs `up` expecting it to fail; returns the CLI's error text. */
+export async function upFailure(stack: Stack): Promise<string> {
+  const err = await stack.up({ color: "never" }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  if (!err) throw new Error(`up of ${stack.name} succeeded but was expected to fail`);
+  return String(err.message);
+}

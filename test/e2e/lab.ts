@@ -34,8 +34,8 @@ export function onVm(vm: LabVm, command: string): string {
   return execFileSync(
     "ssh",
     ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${join(LAB_DIR, "known_hosts")}`, "-o", "LogLevel=ERROR",
-      "-i", join(LAB_DIR, "id_ed25519"), "-p", String(vm.port), "root@127.0.0.1", command],
-    { encoding: "utf8" },
+      "-o", "ConnectTimeout=10", "-i", join(LAB_DIR, "id_ed25519"), "-p", String(vm.port), "root@127.0.0.1", command],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
 }
 
@@ -95,4 +95,25 @@ export async function upFailure(stack: Stack): Promise<string> {
   );
   if (!err) throw new Error(`up of ${stack.name} succeeded but was expected to fail`);
   return String(err.message);
+}
+
+/** Reboots a VM and waits until it is back on SSH with a new boot id. */
+export async function rebootVm(vm: LabVm, timeoutMs = 300_000): Promise<void> {
+  const bootId = onVm(vm, "cat /proc/sys/kernel/random/boot_id").trim();
+  try {
+    onVm(vm, "systemctl reboot");
+  } catch {
+    // The session may drop as the guest goes down.
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 3000));
+    try {
+      const now = onVm(vm, "cat /proc/sys/kernel/random/boot_id; systemctl is-system-running --wait >/dev/null 2>&1; true").trim();
+      if (now !== bootId) return;
+    } catch {
+      // Not up yet.
+    }
+    if (Date.now() > deadline) throw new Error(`${vm.name} did not come back from reboot within ${timeoutMs / 1000}s`);
+  }
 }

@@ -2,6 +2,7 @@
 // credentials, and the tuning every host gets, with per-host overrides.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { bfqSchedulerSchema } from "./providers/bfqScheduler/schema";
 import { defaultQdiscSchema } from "./providers/defaultQdisc/schema";
 import { nicCoalescingSchema } from "./providers/nicCoalescing/schema";
 import { udevRuleSchema } from "./providers/udevRule/schema";
@@ -12,6 +13,7 @@ const tuningSchema = z
     /** One entry per NIC selector (interface, or match glob and/or driver). */
     nicCoalescing: z.array(nicCoalescingSchema).optional(),
     udevRules: z.array(udevRuleSchema).optional(),
+    bfqScheduler: z.array(bfqSchedulerSchema).optional(),
   })
   .strict();
 

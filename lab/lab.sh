@@ -24,10 +24,12 @@ boot() { # $1 = index, $2 = image dir
   local i=$1 img=$2 d="$lab/vm$1" port=$((port0 + $1 - 1))
   mkdir -p "$d"
   if alive "$d"; then echo "lab: vm$i already running (pid $(cat "$d/vm.pid"))" >&2; return; fi
-  rm -f "$d"/overlay.qcow2 "$d"/disk2.qcow2 "$d"/console.log
+  rm -f "$d"/overlay.qcow2 "$d"/disk*.qcow2 "$d"/console.log
   qemu-img create -q -f qcow2 -F qcow2 -b "$img/base.qcow2" "$d/overlay.qcow2"
-  # A small second disk on the AHCI controller: single queue, so its default scheduler differs.
+  # Two small extra disks for BfqScheduler's property matching: a rotational one on the AHCI
+  # controller and a non-rotational (rotation_rate=1) SCSI one.
   qemu-img create -q -f qcow2 "$d/disk2.qcow2" 256M
+  qemu-img create -q -f qcow2 "$d/disk3.qcow2" 256M
   # Each VM gets its own host key (pinned below), so host-key checking means something.
   [ -f "$d/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C "vm$i" -f "$d/host_key"
   echo "$port" > "$d/port"
@@ -36,6 +38,8 @@ boot() { # $1 = index, $2 = image dir
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append 'root=/dev/vda rw console=ttyS0 quiet' \
     -drive "file=$d/overlay.qcow2,if=virtio,format=qcow2" \
     -drive "file=$d/disk2.qcow2,if=none,id=disk2,format=qcow2" -device ide-hd,drive=disk2,bus=ide.1,serial=hosttune-disk2 \
+    -device virtio-scsi-pci,id=scsi0 \
+    -drive "file=$d/disk3.qcow2,if=none,id=disk3,format=qcow2" -device scsi-hd,drive=disk3,bus=scsi0.0,rotation_rate=1,serial=hosttune-disk3 \
     -nic "user,model=virtio-net-pci,mac=52:54:00:12:34:56,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" \
     -nic "user,model=e1000e,mac=52:54:00:12:34:57,restrict=on" \
     -fw_cfg "name=opt/hosttune/host_key,file=$d/host_key" \

@@ -1,14 +1,18 @@
 // Kind -> provider, loaded at run time by the serialized shim (core/shim.ts).
 import { SpecProvider } from "./core/runner";
 import type { AnySpec } from "./core/spec";
+import { bfqSchedulerSpec } from "./bfqScheduler/spec";
 import { defaultQdiscSpec } from "./defaultQdisc/spec";
 import { nicCoalescingSpec } from "./nicCoalescing/spec";
 import { udevRuleSpec } from "./udevRule/spec";
+import { vrfBoundSystemdUnitSpec } from "./vrfBoundSystemdUnit/spec";
 
 const specs: Record<string, AnySpec> = {
+  BfqScheduler: bfqSchedulerSpec,
   DefaultQdisc: defaultQdiscSpec,
   NicCoalescing: nicCoalescingSpec,
   UdevRule: udevRuleSpec,
+  VrfBoundSystemdUnit: vrfBoundSystemdUnitSpec,
 };
 
 const providers = new Map<string, SpecProvider>();

@@ -1,0 +1,56 @@
+// Facts for VrfBoundSystemdUnit: the unit's state and effective ExecStart (systemctl), our
+// drop-in, whether the VRF exists, and which VRF the main process is in (ip vrf identify).
+import { fact, type Facts } from "../core/facts";
+import { sh, type Raw } from "../core/quote";
+import { effectiveExecStart } from "./execStart";
+import { dropInDir, type VrfBoundSystemdUnitDesired } from "./schema";
+
+export interface VrfBoundSystemdUnitObserved {
+  ip: string;
+  activeState: string;
+  user: string;
+  /** ExecStart lines without our drop-in: what we wrap. */
+  execStart: string[];
+  mainPid: number;
+  /** The VRF the main process runs in ("" = default VRF). */
+  pidVrf: string;
+  dropIn: string | null;
+}
+
+export function probeFacts(d: VrfBoundSystemdUnitDesired): Record<string, Raw> {
+  const path = `${dropInDir(d.unit)}/${d.dropInName}`;
+  return {
+    ip: sh`command -v ip`,
+    show: sh`systemctl show -p LoadState -p ActiveState -p MainPID -p User ${d.unit}`,
+    cat: sh`systemctl cat ${d.unit} 2>/dev/null`,
+    vrf: sh`ip -d -j link show dev ${d.vrf}`,
+    pidVrf: sh`pid=$(systemctl show -p MainPID --value ${d.unit}); [ "$pid" -gt 0 ] 2>/dev/null && ip vrf identify "$pid"; true`,
+    dropIn: sh`if [ -e ${path} ]; then cat ${path}; else exit 3; fi`,
+  };
+}
+
+function props(text: string): Record<string, string> {
+  return Object.fromEntries(text.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+}
+
+export function observe(facts: Facts, d: VrfBoundSystemdUnitDesired): VrfBoundSystemdUnitObserved {
+  const show = props(fact(facts, "show").out);
+  if (show.LoadState !== "loaded") throw new Error(`unit ${d.unit} is not loaded (LoadState=${show.LoadState ?? "?"}); install it or fix the unit name`);
+  const vrf = fact(facts, "vrf");
+  const kind = vrf.rc === 0 ? (JSON.parse(vrf.out)[0]?.linkinfo?.info_kind as string | undefined) : undefined;
+  if (kind !== "vrf") throw new Error(vrf.rc !== 0 ? `VRF ${d.vrf} does not exist; create it first (ManagementVrf)` : `${d.vrf} is a ${kind ?? "plain"} device, not a VRF`);
+  if (show.User && show.User !== "root")
+    throw new Error(`unit ${d.unit} runs as User=${show.User}; ip vrf exec needs root, so it cannot wrap this unit`);
+  const dropIn = fact(facts, "dropIn");
+  const execStart = effectiveExecStart(fact(facts, "cat").out, `${dropInDir(d.unit)}/${d.dropInName}`);
+  if (execStart.length === 0) throw new Error(`unit ${d.unit} has no ExecStart to wrap`);
+  return {
+    ip: fact(facts, "ip").out.trim() || "/usr/bin/ip",
+    activeState: show.ActiveState ?? "unknown",
+    user: show.User || "root",
+    execStart,
+    mainPid: Number(show.MainPID ?? 0),
+    pidVrf: fact(facts, "pidVrf").out.trim(),
+    dropIn: dropIn.rc === 3 ? null : dropIn.out,
+  };
+}

@@ -6,6 +6,7 @@ import { bfqSchedulerSchema } from "./providers/bfqScheduler/schema";
 import { defaultQdiscSchema } from "./providers/defaultQdisc/schema";
 import { nicCoalescingSchema } from "./providers/nicCoalescing/schema";
 import { udevRuleSchema } from "./providers/udevRule/schema";
+import { vrfBoundSystemdUnitSchema } from "./providers/vrfBoundSystemdUnit/schema";
 
 const tuningSchema = z
   .object({
@@ -14,6 +15,8 @@ const tuningSchema = z
     nicCoalescing: z.array(nicCoalescingSchema).optional(),
     udevRules: z.array(udevRuleSchema).optional(),
     bfqScheduler: z.array(bfqSchedulerSchema).optional(),
+    /** Services to run inside a VRF (ip vrf exec through a drop-in). */
+    vrfBoundUnits: z.array(vrfBoundSystemdUnitSchema).optional(),
   })
   .strict();
 

@@ -1,4 +1,13 @@
+import { BaseSequencer, type TestSpecification } from "vitest/node";
 import { defineConfig } from "vitest/config";
+
+/** e2e files in name order, the reboot test last: what it leaves (boot-time defaults) never leaks into the others. */
+class LabOrder extends BaseSequencer {
+  async sort(files: TestSpecification[]) {
+    const rank = (f: TestSpecification) => (f.moduleId.endsWith("reboot.test.ts") ? 1 : 0);
+    return [...files].sort((a, b) => rank(a) - rank(b) || a.moduleId.localeCompare(b.moduleId));
+  }
+}
 
 export default defineConfig({
   test: {
@@ -11,6 +20,7 @@ export default defineConfig({
           globalSetup: ["test/e2e/globalSetup.ts"],
           // One lab, shared by every e2e file: files run one after another against it.
           fileParallelism: false,
+          sequence: { sequencer: LabOrder },
           testTimeout: 900_000,
           hookTimeout: 900_000,
         },

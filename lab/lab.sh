@@ -6,7 +6,8 @@
 #   lab/lab.sh status   list the VMs and whether SSH answers
 # Env: HOSTTUNE_LAB_DIR (default <repo>/.lab), HOSTTUNE_LAB_PORT (first SSH port, default 10022),
 #      HOSTTUNE_LAB_IMAGE (an image dir to boot instead of the one lab/image.sh builds),
-#      HOSTTUNE_LAB_STACK (the stack whose config `up` writes, default lab; empty: none).
+#      HOSTTUNE_LAB_STACK (the stack whose config `up` writes, default lab; empty: none), with
+#      the tuning from lab/tuning-<stack>.yaml (else lab/tuning-lab.yaml).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -76,7 +77,9 @@ write_stack() {
       echo "      user: root"
       echo "      hostKey: $(cut -d' ' -f1-2 "$d/host_key.pub")"
     done
-    sed -n 's/^/  /p' "$here/lab-tuning.yaml"
+    local tuning="$here/tuning-$stack.yaml"
+    [ -f "$tuning" ] || tuning="$here/tuning-lab.yaml"
+    sed -n 's/^/  /p' "$tuning"
   } > "$f.tmp"
   mv "$f.tmp" "$f"
 }

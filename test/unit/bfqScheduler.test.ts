@@ -1,5 +1,6 @@
 // BfqScheduler: the scheduler list parser, selection by glob and properties, the udev rule,
-// and the planner, on a probe captured from a lab VM (AHCI sda, virtio vda, loop devices).
+// and the planner, on a probe captured from a lab VM (rotational AHCI sda, non-rotational SCSI
+// sdb, virtio vda, loop devices).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -22,9 +23,10 @@ describe("BfqScheduler probe", () => {
   it("selects by glob and by properties, and knows bfq is a loadable module on the lab kernel", () => {
     const o = observe(facts(), desired({ match: "sd*" }));
     expect(o).toMatchObject({ bfq: "module", rule: null, disks: { sda: { scheduler: "mq-deadline", rotational: true, queues: 1 } } });
-    expect(Object.keys(o.disks)).toEqual(["sda"]);
+    expect(Object.keys(o.disks)).toEqual(["sda", "sdb"]);
+    expect(Object.keys(observe(facts(), desired({ match: "sd*", rotational: true })).disks)).toEqual(["sda"]);
     expect(Object.keys(observe(facts(), desired({ match: "[sv]d?", rotational: true, singleQueue: true })).disks)).toEqual(["sda", "vda"]);
-    expect(Object.keys(observe(facts(), desired({ rotational: false })).disks)).toEqual([]);
+    expect(Object.keys(observe(facts(), desired({ rotational: false })).disks)).toEqual(["sdb"]);
   });
 
   it("a disk whose scheduler list lacks bfq once bfq is loaded is a clear error", () => {

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { bfqSchedulerSchema } from "./providers/bfqScheduler/schema";
 import { defaultQdiscSchema } from "./providers/defaultQdisc/schema";
+import { managementVrfSchema } from "./providers/managementVrf/schema";
 import { nicCoalescingSchema } from "./providers/nicCoalescing/schema";
 import { udevRuleSchema } from "./providers/udevRule/schema";
 import { vrfBoundSystemdUnitSchema } from "./providers/vrfBoundSystemdUnit/schema";
@@ -11,6 +12,7 @@ import { vrfBoundSystemdUnitSchema } from "./providers/vrfBoundSystemdUnit/schem
 const tuningSchema = z
   .object({
     defaultQdisc: defaultQdiscSchema.optional(),
+    managementVrf: managementVrfSchema.optional(),
     /** One entry per NIC selector (interface, or match glob and/or driver). */
     nicCoalescing: z.array(nicCoalescingSchema).optional(),
     udevRules: z.array(udevRuleSchema).optional(),

@@ -1,7 +1,7 @@
 // The hosttune program: every host in the stack's fleet gets the stack's tuning.
 import * as pulumi from "@pulumi/pulumi";
 import { parseFleet, readPrivateKey, tuningFor } from "./fleet";
-import { BfqScheduler, DefaultQdisc, NicCoalescing, UdevRule, VrfBoundSystemdUnit } from "./providers";
+import { BfqScheduler, DefaultQdisc, ManagementVrf, NicCoalescing, UdevRule, VrfBoundSystemdUnit } from "./providers";
 
 export default async function program(): Promise<Record<string, unknown>> {
   const cfg = new pulumi.Config("hosttune");
@@ -19,7 +19,7 @@ export default async function program(): Promise<Record<string, unknown>> {
   for (const h of fleet.hosts) {
     const connection = { host: h.host, port: h.port, user: h.user, hostKey: h.hostKey, knownHostsFile: h.knownHostsFile, privateKey, password, sudoPassword };
     const tuning = tuningFor(fleet, h);
-    const out: { defaultQdisc?: unknown; udevRules?: Record<string, unknown>; nicCoalescing?: Record<string, unknown>; bfqScheduler?: Record<string, unknown>; vrfBoundUnits?: Record<string, unknown> } = {};
+    const out: { defaultQdisc?: unknown; udevRules?: Record<string, unknown>; nicCoalescing?: Record<string, unknown>; bfqScheduler?: Record<string, unknown>; vrfBoundUnits?: Record<string, unknown>; managementVrf?: unknown } = {};
     if (tuning.defaultQdisc) {
       const q = new DefaultQdisc(`${h.name}-default-qdisc`, { connection, ...tuning.defaultQdisc });
       out.defaultQdisc = q.observed;
@@ -37,8 +37,12 @@ export default async function program(): Promise<Record<string, unknown>> {
       const r = new BfqScheduler(`${h.name}-bfq-${b.ruleFile}`, { connection, ...b });
       (out.bfqScheduler ??= {})[b.ruleFile] = r.observed.apply((o) => Object.fromEntries(Object.entries(o.disks).map(([n, d]) => [n, d.scheduler])));
     }
+    const vrf = tuning.managementVrf && new ManagementVrf(`${h.name}-vrf-${tuning.managementVrf.name}`, { connection, ...tuning.managementVrf });
+    if (vrf) out.managementVrf = vrf.observed.apply((o) => ({ link: o.link, slaves: o.slaves }));
     for (const u of tuning.vrfBoundUnits ?? []) {
-      const r = new VrfBoundSystemdUnit(`${h.name}-vrf-unit-${u.unit}`, { connection, ...u });
+      // Taking the VRF's name from the ManagementVrf makes Pulumi create the VRF first.
+      const vrfName = vrf && u.vrf === tuning.managementVrf?.name ? vrf.desired.apply((d) => d.name) : u.vrf;
+      const r = new VrfBoundSystemdUnit(`${h.name}-vrf-unit-${u.unit}`, { connection, ...u, vrf: vrfName });
       (out.vrfBoundUnits ??= {})[u.unit] = r.observed.apply((o) => o.pidVrf || "default");
     }
     hosts[h.name] = out;

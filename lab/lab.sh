@@ -11,7 +11,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-lab=${HOSTTUNE_LAB_DIR:-$repo/.lab}
+lab=$(realpath -m "${HOSTTUNE_LAB_DIR:-$repo/.lab}")
 port0=${HOSTTUNE_LAB_PORT:-10022}
 
 ssh_opts() { # $1 = vm dir

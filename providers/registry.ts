@@ -3,6 +3,7 @@ import { SpecProvider } from "./core/runner";
 import type { AnySpec } from "./core/spec";
 import { bfqSchedulerSpec } from "./bfqScheduler/spec";
 import { defaultQdiscSpec } from "./defaultQdisc/spec";
+import { managementVrfSpec } from "./managementVrf/spec";
 import { nicCoalescingSpec } from "./nicCoalescing/spec";
 import { udevRuleSpec } from "./udevRule/spec";
 import { vrfBoundSystemdUnitSpec } from "./vrfBoundSystemdUnit/spec";
@@ -10,6 +11,7 @@ import { vrfBoundSystemdUnitSpec } from "./vrfBoundSystemdUnit/spec";
 const specs: Record<string, AnySpec> = {
   BfqScheduler: bfqSchedulerSpec,
   DefaultQdisc: defaultQdiscSpec,
+  ManagementVrf: managementVrfSpec,
   NicCoalescing: nicCoalescingSpec,
   UdevRule: udevRuleSpec,
   VrfBoundSystemdUnit: vrfBoundSystemdUnitSpec,

@@ -6,6 +6,7 @@ import { type Connection, connectionSchema, target } from "./connection";
 import { factScript, parseFacts } from "./facts";
 import type { AnySpec, Drift } from "./spec";
 import { applyScript, describeSteps, failedStep, hostMessage, type Step } from "./steps";
+import { applyConfirmed } from "./confirm";
 import { HostError, run } from "./transport";
 
 export interface Outputs {
@@ -72,7 +73,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
     const before = await this.observe(c, d);
     const steps = this.spec.plan(target_(before), before, d);
     if (steps.length === 0) return { observed: before, before, applied: [] };
-    const r = await run(c, applyScript(steps));
+    const r = await this.apply(c, d, steps, before);
     if (r.code !== 0) {
       const i = failedStep(r.stderr);
       const what = i >= 0 ? `step ${i + 1}/${steps.length} "${steps[i].describe}"` : "the step script";
@@ -85,13 +86,19 @@ export class SpecProvider implements dynamic.ResourceProvider {
     return { observed: after, before, applied: steps };
   }
 
+  private apply(c: Connection, d: unknown, steps: Step[], before: unknown) {
+    const cc = this.spec.commitConfirmed;
+    if (!cc) return run(c, applyScript(steps));
+    return applyConfirmed(c, steps, cc.rollback(d, before), cc.timeoutSeconds(d), `${this.spec.kind} ${this.spec.id(d)}`);
+  }
+
   /** Puts back `before`; returns a note for the error message. */
   private async rollback(c: Connection, d: unknown, before: unknown): Promise<string> {
     try {
       const now = await this.observe(c, d);
       const steps = this.spec.plan(this.spec.restore(d, before, now), now, d);
       if (steps.length === 0) return " (the host is as it was before)";
-      const r = await run(c, applyScript(steps));
+      const r = await this.apply(c, d, steps, before);
       return r.code === 0 ? " (rolled back to what the host had before)" : ` (rollback failed too: ${hostMessage(r.stderr)}; the next up retries)`;
     } catch (e) {
       return ` (rollback failed too: ${(e as Error).message}; the next up retries)`;

@@ -31,6 +31,11 @@ export interface ResourceSpec<D, O, T> {
   plan(t: T, o: O, d: D): Step[];
   /** Pure: where `o` differs from `t`. Empty when in sync. */
   drift(t: T, o: O): Drift[];
+  /**
+   * For changes that can cut the SSH path: apply as a detached job that the host rolls back
+   * by itself (with these steps) unless a fresh connection confirms within the timeout.
+   */
+  commitConfirmed?: { timeoutSeconds(d: D): number; rollback(d: D, before: O): Step[] };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

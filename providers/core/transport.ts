@@ -100,6 +100,9 @@ async function dial(c: Connection): Promise<NodeSSH> {
         return keys.some((k) => k.blob.equals(key));
       },
     });
+    // A connection that dies later (keepalive timeout, reset) must not crash the plugin: the
+    // next command on it fails and the pool redials.
+    ssh.connection?.on("error", () => {});
   } catch (e) {
     ssh.dispose();
     if (offered && !keys.some((k) => k.blob.equals(offered!)))
@@ -142,8 +145,12 @@ async function connection(c: Connection): Promise<Pooled> {
   if (!p) {
     p = connectWithRetry(c);
     conns.set(key(c), p);
-    // A failed dial must not poison the pool for the next resource on that host.
-    p.catch(() => conns.delete(key(c)));
+    // A failed dial must not poison the pool, and a connection that closes leaves it.
+    const mine = p;
+    p.then(
+      (x) => x.ssh.connection?.on("close", () => conns.get(key(c)) === mine && conns.delete(key(c))),
+      () => conns.get(key(c)) === mine && conns.delete(key(c)),
+    );
   }
   return p;
 }
@@ -200,6 +207,14 @@ export async function probeFreshConnection(c: Connection): Promise<void> {
   } finally {
     ssh.dispose();
   }
+}
+
+/** Drops the pooled connection to this target (e.g. after a change that may have cut it). */
+export function dropConnection(c: Connection): void {
+  const conns = pool().conns;
+  const p = conns.get(key(c));
+  conns.delete(key(c));
+  p?.then((x) => x.ssh.dispose(), () => {});
 }
 
 /** Closes every pooled connection so the plugin process can exit. */

@@ -11,6 +11,7 @@ class LabOrder extends BaseSequencer {
 
 export default defineConfig({
   test: {
+    sequence: { sequencer: LabOrder },
     projects: [
       { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
       {
@@ -20,7 +21,6 @@ export default defineConfig({
           globalSetup: ["test/e2e/globalSetup.ts"],
           // One lab, shared by every e2e file: files run one after another against it.
           fileParallelism: false,
-          sequence: { sequencer: LabOrder },
           testTimeout: 900_000,
           hookTimeout: 900_000,
         },

@@ -18,6 +18,8 @@ export interface ManagementVrfTarget {
   /** Where `lookup local` sits: after l3mdev (32765) or first (0). */
   localRule: 0 | 32765;
   rulesUnitEnabled: boolean;
+  /** Keep the kernel's l3mdev rule (false: remove it when the VRF goes). */
+  l3mdevRule: boolean;
 }
 
 const HEADER = "# Managed by hosttune (ManagementVrf).";
@@ -53,6 +55,7 @@ export function want(d: ManagementVrfDesired, o: ManagementVrfObserved): Managem
     link: { table: d.table, interfaces: [...d.interfaces].sort() },
     localRule: d.reorderLocalRule ? 32765 : o.localRule.v4.includes(0) ? 0 : 32765,
     rulesUnitEnabled: d.reorderLocalRule,
+    l3mdevRule: true,
   };
 }
 
@@ -63,6 +66,7 @@ export function restore(_d: ManagementVrfDesired, recorded: ManagementVrfObserve
     link: recorded.link ? { table: recorded.link.table ?? 0, interfaces: recorded.slaves } : null,
     localRule: recorded.localRule.v4.includes(0) ? 0 : 32765,
     rulesUnitEnabled: recorded.rulesUnitEnabled,
+    l3mdevRule: recorded.l3mdevRule,
   };
 }
 
@@ -88,6 +92,7 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
     // networkd never deletes a netdev: delete it (releasing the slaves), then let networkd
     // put the interfaces' addresses and routes back in the main table.
     steps.push({ describe: `delete VRF ${d.name} and give ${ifaces.join(", ")} back to the main table`, run: sh`networkctl reload; ip link del ${d.name} 2>/dev/null; sleep 1; networkctl reconfigure ${ifaces}` });
+    if (!t.l3mdevRule) steps.push({ describe: "remove the l3mdev rule the first VRF added", run: sh`for f in -4 -6; do ip $f rule del pref 1000 l3mdev 2>/dev/null; done; true` });
   }
   const hasOrder = (prefs: number[]) => (t.localRule === 32765 ? prefs.includes(32765) && !prefs.includes(0) : prefs.includes(0));
   if (!o || !hasOrder(o.localRule.v4) || !hasOrder(o.localRule.v6)) {

@@ -14,6 +14,8 @@ export interface ManagementVrfObserved {
   sysctl: { tcp: string; udp: string };
   /** Priorities of the `lookup local` rules, IPv4 and IPv6. */
   localRule: { v4: number[]; v6: number[] };
+  /** The kernel's l3mdev rule (added with the first VRF, never removed by the kernel). */
+  l3mdevRule: boolean;
   rulesUnitEnabled: boolean;
   /** Default routes in the VRF's table. */
   vrfDefaults: number;
@@ -80,6 +82,7 @@ export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObs
     files,
     sysctl: { tcp, udp },
     localRule: { v4: localPrefs(fact(facts, "rules4").out), v6: localPrefs(fact(facts, "rules6").out) },
+    l3mdevRule: /"l3mdev"/.test(fact(facts, "rules4").out),
     rulesUnitEnabled: fact(facts, "rulesUnit").out.trim() === "enabled",
     vrfDefaults: (routes.match(/"dst":"default"/g) ?? []).length,
   };

@@ -1,0 +1,72 @@
+// ManagementVrf through the real CLI, moving the very interface our SSH sessions use
+// (enp0s2) into the VRF: commit-confirmed over a fresh connection, a deliberately broken change
+// rolled back by the host itself, drift, a VRF-bound service ordered after the VRF, destroy.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { fleetConfig, labStack, labVms, onVm, upFailure } from "./lab";
+
+const vms = labVms();
+const UNIT = "hosttune-e2e-mgmt-agent.service";
+const SERVICE = `[Unit]\nDescription=hosttune e2e agent\n[Service]\nExecStart=/bin/sleep infinity\n`;
+let stack: Stack;
+const original: Record<string, string> = {};
+
+const netState = (vm: (typeof vms)[number]) =>
+  onVm(vm, "ip -br link | awk '{print $1}'; ip route; ip -6 rule | grep -v l3mdev; ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; ls /etc/systemd/network");
+
+beforeAll(async () => {
+  for (const vm of vms) {
+    onVm(vm, `echo ${Buffer.from(SERVICE).toString("base64")} | base64 -d > /etc/systemd/system/${UNIT} && systemctl daemon-reload && systemctl start ${UNIT}`);
+    original[vm.name] = netState(vm);
+  }
+  stack = await labStack(
+    "e2e-vrf",
+    fleetConfig({ managementVrf: { name: "mgmt", table: 1000, interfaces: ["enp0s2"], confirmTimeout: 60 }, vrfBoundUnits: [{ unit: UNIT, vrf: "mgmt" }] }),
+  );
+});
+
+afterAll(async () => {
+  await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
+  for (const vm of vms) onVm(vm, `systemctl stop ${UNIT}; rm -f /etc/systemd/system/${UNIT}; systemctl daemon-reload; true`);
+});
+
+describe("ManagementVrf on the lab fleet", () => {
+  it("a change that cuts SSH (no l3mdev accept for sshd) is rolled back by the host, with a clear error", async () => {
+    const vm = vms[vms.length - 1];
+    const s = await labStack("e2e-vrf-broken", fleetConfig({ managementVrf: { interfaces: ["enp0s2"], l3mdevAccept: { tcp: false }, confirmTimeout: 30 } }, [vm]));
+    const msg = await upFailure(s);
+    expect(msg).toMatch(/no fresh SSH connection could confirm the change within 30s, so the host rolled it back by itself \(job result: rolled-back\)/);
+    expect(netState(vm)).toBe(original[vm.name]);
+    await s.workspace.removeStack(s.name, { force: true });
+  });
+
+  it("up moves enp0s2 and its default route into the VRF, keeps SSH, and runs the bound service inside it", async () => {
+    await stack.up({ color: "never" });
+    for (const vm of vms) {
+      expect(onVm(vm, "ip -j -d link show dev mgmt")).toMatch(/"info_kind":"vrf".*"table":1000/);
+      expect(onVm(vm, "ip -j link show master mgmt")).toMatch(/"ifname":"enp0s2"/);
+      expect(onVm(vm, "ip route show vrf mgmt default")).toMatch(/default via 10\.0\.2\.2 dev enp0s2/);
+      expect(onVm(vm, "ip route show default").trim()).toBe("");
+      expect(onVm(vm, "ip rule")).toMatch(/^1000:\s+from all lookup \[l3mdev-table\]\n32765:\s+from all lookup local/m);
+      expect(onVm(vm, "ip -br addr show dev mgmt")).toMatch(/127\.0\.0\.1\/8 ::1\/128/);
+      expect(onVm(vm, `ip vrf identify $(systemctl show -p MainPID --value ${UNIT})`).trim()).toBe("mgmt");
+    }
+    await stack.preview({ expectNoChanges: true, color: "never" });
+  });
+
+  it("drift by hand shows in a plain preview and up repairs it", async () => {
+    const vm = vms[0];
+    onVm(vm, "sysctl -qw net.ipv4.udp_l3mdev_accept=0");
+    expect((await stack.preview({ color: "never" })).changeSummary.update).toBe(1);
+    await stack.up({ color: "never" });
+    expect(onVm(vm, "sysctl -n net.ipv4.udp_l3mdev_accept").trim()).toBe("1");
+  });
+
+  it("destroy restores routes, rules, interfaces, sysctls and files, and the service leaves the VRF", async () => {
+    await stack.destroy({ color: "never" });
+    for (const vm of vms) {
+      expect(netState(vm)).toBe(original[vm.name]);
+      expect(onVm(vm, `ip vrf identify $(systemctl show -p MainPID --value ${UNIT})`).trim()).toBe("");
+    }
+  });
+});

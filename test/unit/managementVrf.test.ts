@@ -1,0 +1,127 @@
+// ManagementVrf: parsing a probe captured from a lab VM (before any VRF of ours), the networkd
+// files, the planner (forward, and the full idempotent rollback the host runs by itself), and
+// the commit-confirmed job script run by a real shell.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { confirmCommand, confirmJob } from "../../providers/core/confirm";
+import { parseFacts } from "../../providers/core/facts";
+import { raw } from "../../providers/core/quote";
+import { drift, plan, renderFiles, restore, want } from "../../providers/managementVrf/plan";
+import { observe } from "../../providers/managementVrf/probe";
+import { managementVrfSchema } from "../../providers/managementVrf/schema";
+
+const facts = () => parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", "managementVrf-before.txt"), "utf8"));
+const d = managementVrfSchema.parse({ interfaces: ["enp0s2"] });
+
+describe("ManagementVrf probe", () => {
+  it("parses a lab VM without our VRF", () => {
+    expect(observe(facts(), d)).toEqual({
+      link: null,
+      slaves: [],
+      networkFiles: { enp0s2: "/etc/systemd/network/10-lab-uplink.network" },
+      files: {
+        "/etc/systemd/network/50-hosttune-vrf-mgmt.netdev": null,
+        "/etc/systemd/network/50-hosttune-vrf-mgmt.network": null,
+        "/etc/sysctl.d/90-hosttune-vrf-mgmt.conf": null,
+        "/etc/systemd/system/hosttune-vrf-mgmt-rules.service": null,
+        "/etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf": null,
+      },
+      sysctl: { tcp: "0", udp: "0" },
+      localRule: { v4: [0], v6: [0] },
+      l3mdevRule: true,
+      rulesUnitEnabled: false,
+      vrfDefaults: 0,
+    });
+  });
+
+  it("refuses an interface networkd does not manage", () => {
+    expect(() => observe(facts(), { ...d, interfaces: ["enp0s3"] })).toThrow(/enp0s3 is not managed by systemd-networkd/);
+  });
+
+  it.each([
+    [{ interfaces: [] }, /at least one interface/],
+    [{ interfaces: ["enp0s2"], table: 254 }, /253, 254 or 255/],
+    [{ interfaces: ["enp0s2"], loopbackAddresses: ["127.0.0.1"] }, /prefix length/],
+    [{ interfaces: ["enp0s2"], confirmTimeout: 5 }, /greater than or equal to 15/],
+    [{ interfaces: ["eth0; reboot"] }, /interface name/],
+  ])("rejects %j", (input, message) => {
+    const r = managementVrfSchema.safeParse(input);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => i.message).join("; ")).toMatch(message);
+  });
+});
+
+describe("ManagementVrf planner", () => {
+  const o = observe(facts(), d);
+
+  it("renders the networkd files", () => {
+    const files = renderFiles(d, o.networkFiles);
+    expect(files["/etc/systemd/network/50-hosttune-vrf-mgmt.netdev"]).toContain("[NetDev]\nName=mgmt\nKind=vrf\n\n[VRF]\nTable=1000\n");
+    expect(files["/etc/systemd/network/50-hosttune-vrf-mgmt.network"]).toContain("Address=127.0.0.1/8\nAddress=::1/128\n");
+    expect(files["/etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf"]).toContain("[Network]\nVRF=mgmt\n");
+    expect(files["/etc/sysctl.d/90-hosttune-vrf-mgmt.conf"]).toContain("net.ipv4.tcp_l3mdev_accept = 1\n");
+  });
+
+  it("plans files, sysctls, the rules unit, networkd and the local rule", () => {
+    expect(plan(want(d, o), o, d).map((s) => s.describe)).toEqual([
+      "write /etc/systemd/network/50-hosttune-vrf-mgmt.netdev",
+      "write /etc/systemd/network/50-hosttune-vrf-mgmt.network",
+      "write /etc/sysctl.d/90-hosttune-vrf-mgmt.conf",
+      "write /etc/systemd/system/hosttune-vrf-mgmt-rules.service",
+      "write /etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf",
+      "l3mdev accept tcp=1 udp=1",
+      "enable hosttune-vrf-mgmt-rules.service",
+      "networkd: create VRF mgmt (table 1000) and enslave enp0s2",
+      "lookup local at pref 32765",
+    ]);
+  });
+
+  it("the host's own rollback is the full sequence back to the recorded state", () => {
+    const steps = plan(restore(d, o), undefined, d).map((s) => s.describe);
+    expect(steps).toContain("remove /etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf");
+    expect(steps).toContain("l3mdev accept tcp=0 udp=0");
+    expect(steps).toContain("delete VRF mgmt and give enp0s2 back to the main table");
+    expect(steps.at(-1)).toBe("lookup local at pref 0");
+  });
+
+  it("reports no drift once converged, and names what drifted", () => {
+    const t = want(d, o);
+    const converged = { ...o, files: t.files, sysctl: t.sysctl, link: { kind: "vrf", table: 1000 }, slaves: ["enp0s2"], localRule: { v4: [32765], v6: [32765] }, rulesUnitEnabled: true };
+    expect(drift(t, converged)).toEqual([]);
+    expect(plan(t, converged, d)).toEqual([]);
+    expect(drift(t, { ...converged, slaves: [] }).map((x) => x.field)).toEqual(["enslaved interfaces"]);
+    expect(drift(t, { ...converged, link: { kind: "vrf", table: 7 } })[0]).toMatchObject({ field: "VRF link", asked: "vrf table 1000", got: "vrf table 7" });
+  });
+});
+
+describe("commit-confirmed job", () => {
+  const job = (dir: string, timeout: number) =>
+    confirmJob(dir, raw(`echo applied > ${dir}/state`), raw(`echo rolled > ${dir}/state`), timeout).text;
+
+  it("rolls back by itself when nobody confirms", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
+    execFileSync("sh", ["-c", job(dir, 2)]);
+    expect(readFileSync(join(dir, "state"), "utf8")).toBe("rolled\n");
+    expect(readFileSync(join(dir, "result"), "utf8")).toBe("rolled-back\n");
+  });
+
+  it("keeps the change when a confirm arrives in time", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
+    const r = spawnSync("sh", ["-c", `( ${job(dir, 20)} ) & sleep 1; ${confirmCommand(dir).text}; wait`], { encoding: "utf8" });
+    expect(r.stdout.trim()).toBe("confirmed");
+    expect(readFileSync(join(dir, "state"), "utf8")).toBe("applied\n");
+  });
+
+  it("rolls back at once when the change itself fails", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
+    writeFileSync(join(dir, "state"), "before\n");
+    const r = spawnSync("sh", ["-c", confirmJob(dir, raw("echo boom; exit 3"), raw(`echo rolled > ${dir}/state`), 30).text]);
+    expect(r.status).toBe(1);
+    expect(readFileSync(join(dir, "result"), "utf8")).toBe("apply-failed\n");
+    expect(readFileSync(join(dir, "state"), "utf8")).toBe("rolled\n");
+    expect(existsSync(join(dir, "confirmed"))).toBe(false);
+  });
+});

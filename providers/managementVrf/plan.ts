@@ -18,8 +18,6 @@ export interface ManagementVrfTarget {
   /** Where `lookup local` sits: after l3mdev (32765) or first (0). */
   localRule: 0 | 32765;
   rulesUnitEnabled: boolean;
-  /** Keep the kernel's l3mdev rule (false: remove it when the VRF goes). */
-  l3mdevRule: boolean;
 }
 
 const HEADER = "# Managed by hosttune (ManagementVrf).";
@@ -55,7 +53,6 @@ export function want(d: ManagementVrfDesired, o: ManagementVrfObserved): Managem
     link: { table: d.table, interfaces: [...d.interfaces].sort() },
     localRule: d.reorderLocalRule ? 32765 : o.localRule.v4.includes(0) ? 0 : 32765,
     rulesUnitEnabled: d.reorderLocalRule,
-    l3mdevRule: true,
   };
 }
 
@@ -66,7 +63,6 @@ export function restore(_d: ManagementVrfDesired, recorded: ManagementVrfObserve
     link: recorded.link ? { table: recorded.link.table ?? 0, interfaces: recorded.slaves } : null,
     localRule: recorded.localRule.v4.includes(0) ? 0 : 32765,
     rulesUnitEnabled: recorded.rulesUnitEnabled,
-    l3mdevRule: recorded.l3mdevRule,
   };
 }
 
@@ -86,13 +82,17 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
       : { describe: `disable ${unit}`, run: sh`systemctl disable --quiet ${unit} 2>/dev/null; systemctl daemon-reload` });
   const networkChanged = !o || steps.some((s) => "writeFile" in s || "removeFile" in s) || (t.link !== null && (o.link === null || ifaces.some((i) => !o.slaves.includes(i))));
   if (t.link) {
+    // The kernel adds the l3mdev rule with a netns's first VRF only, never again: if it was
+    // deleted, VRF lookups (and SSH through the VRF) fail. We never remove it; we put it back.
+    if (!o || !o.l3mdevRule)
+      steps.push({ describe: "ensure the l3mdev rule (pref 1000)", run: sh`modprobe vrf && for f in -4 -6; do ip $f rule show pref 1000 | grep -q l3mdev || ip $f rule add pref 1000 l3mdev protocol kernel; done` });
     if (networkChanged)
       steps.push({ describe: `networkd: create VRF ${d.name} (table ${d.table}) and enslave ${ifaces.join(", ")}`, run: sh`modprobe vrf && networkctl reload && sleep 1 && networkctl reconfigure ${ifaces}` });
   } else if (!o || o.link !== null || networkChanged) {
     // networkd never deletes a netdev: delete it (releasing the slaves), then let networkd
     // put the interfaces' addresses and routes back in the main table.
     steps.push({ describe: `delete VRF ${d.name} and give ${ifaces.join(", ")} back to the main table`, run: sh`networkctl reload; ip link del ${d.name} 2>/dev/null; sleep 1; networkctl reconfigure ${ifaces}` });
-    if (!t.l3mdevRule) steps.push({ describe: "remove the l3mdev rule the first VRF added", run: sh`for f in -4 -6; do ip $f rule del pref 1000 l3mdev 2>/dev/null; done; true` });
+
   }
   const hasOrder = (prefs: number[]) => (t.localRule === 32765 ? prefs.includes(32765) && !prefs.includes(0) : prefs.includes(0));
   if (!o || !hasOrder(o.localRule.v4) || !hasOrder(o.localRule.v6)) {
@@ -113,6 +113,7 @@ export function drift(t: ManagementVrfTarget, o: ManagementVrfObserved): Drift[]
   if (!t.link !== !o.link || (t.link && (o.link?.kind !== "vrf" || o.link.table !== t.link.table)))
     out.push({ field: "VRF link", asked: t.link ? `vrf table ${t.link.table}` : "absent", got: link(o.link) });
   if (t.link && t.link.interfaces.some((i) => !o.slaves.includes(i))) out.push({ field: "enslaved interfaces", asked: t.link.interfaces, got: o.slaves });
+  if (t.link && !o.l3mdevRule) out.push({ field: "l3mdev rule", asked: "present", got: "absent" });
   const first = t.localRule === 0;
   if (first !== o.localRule.v4.includes(0)) out.push({ field: "IPv4 lookup local priority", asked: t.localRule, got: o.localRule.v4 });
   if (t.rulesUnitEnabled !== o.rulesUnitEnabled) out.push({ field: "rules unit enabled", asked: t.rulesUnitEnabled, got: o.rulesUnitEnabled });

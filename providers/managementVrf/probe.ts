@@ -14,7 +14,7 @@ export interface ManagementVrfObserved {
   sysctl: { tcp: string; udp: string };
   /** Priorities of the `lookup local` rules, IPv4 and IPv6. */
   localRule: { v4: number[]; v6: number[] };
-  /** The kernel's l3mdev rule (added with the first VRF, never removed by the kernel). */
+  /** The l3mdev rule: the kernel adds it with a netns's first VRF only. */
   l3mdevRule: boolean;
   rulesUnitEnabled: boolean;
   /** Default routes in the VRF's table. */

@@ -79,6 +79,13 @@ describe("ManagementVrf planner", () => {
     ]);
   });
 
+  it("puts back the l3mdev rule when it is missing (the kernel adds it with the first VRF only)", () => {
+    const noRule = { ...o, l3mdevRule: false };
+    const steps = plan(want(d, noRule), noRule, d).map((s) => s.describe);
+    expect(steps.indexOf("ensure the l3mdev rule (pref 1000)")).toBeLessThan(steps.indexOf("networkd: create VRF mgmt (table 1000) and enslave enp0s2"));
+    expect(steps.indexOf("ensure the l3mdev rule (pref 1000)")).toBeGreaterThanOrEqual(0);
+  });
+
   it("the host's own rollback is the full sequence back to the recorded state", () => {
     const steps = plan(restore(d, o), undefined, d).map((s) => s.describe);
     expect(steps).toContain("remove /etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf");
@@ -89,7 +96,7 @@ describe("ManagementVrf planner", () => {
 
   it("reports no drift once converged, and names what drifted", () => {
     const t = want(d, o);
-    const converged = { ...o, files: t.files, sysctl: t.sysctl, link: { kind: "vrf", table: 1000 }, slaves: ["enp0s2"], localRule: { v4: [32765], v6: [32765] }, rulesUnitEnabled: true };
+    const converged = { ...o, l3mdevRule: true, files: t.files, sysctl: t.sysctl, link: { kind: "vrf", table: 1000 }, slaves: ["enp0s2"], localRule: { v4: [32765], v6: [32765] }, rulesUnitEnabled: true };
     expect(drift(t, converged)).toEqual([]);
     expect(plan(t, converged, d)).toEqual([]);
     expect(drift(t, { ...converged, slaves: [] }).map((x) => x.field)).toEqual(["enslaved interfaces"]);

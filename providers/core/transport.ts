@@ -29,6 +29,7 @@ interface Pooled {
 
 interface PoolState {
   conns: Map<string, Promise<Pooled>>;
+  gates: Map<string, Gate>;
   handshakes: number;
 }
 
@@ -37,7 +38,7 @@ interface PoolState {
 const POOL_KEY = Symbol.for("hosttune.sshPool");
 function pool(): PoolState {
   const g = globalThis as unknown as Record<symbol, PoolState>;
-  return (g[POOL_KEY] ??= { conns: new Map(), handshakes: 0 });
+  return (g[POOL_KEY] ??= { conns: new Map(), gates: new Map(), handshakes: 0 });
 }
 
 /** SSH handshakes this process has completed (tests and bench read it). */
@@ -59,6 +60,52 @@ class Semaphore {
       else this.free++;
     }
   }
+}
+
+/**
+ * Per-host gate: commands share it; a change that can cut the SSH path (commit-confirmed)
+ * holds it alone, so no other resource's command is in flight when the path changes.
+ */
+export class Gate {
+  private active = 0;
+  private writer = false;
+  private queue: { exclusive: boolean; go: () => void }[] = [];
+  private pump() {
+    while (this.queue.length && !this.writer) {
+      const next = this.queue[0];
+      if (next.exclusive && this.active > 0) return;
+      this.queue.shift();
+      if (next.exclusive) this.writer = true;
+      else this.active++;
+      next.go();
+      if (next.exclusive) return;
+    }
+  }
+  async with<T>(exclusive: boolean, fn: () => Promise<T>): Promise<T> {
+    await new Promise<void>((go) => {
+      this.queue.push({ exclusive, go });
+      this.pump();
+    });
+    try {
+      return await fn();
+    } finally {
+      if (exclusive) this.writer = false;
+      else this.active--;
+      this.pump();
+    }
+  }
+}
+
+function gate(c: Connection): Gate {
+  const gates = pool().gates;
+  let g = gates.get(key(c));
+  if (!g) gates.set(key(c), (g = new Gate()));
+  return g;
+}
+
+/** Runs fn with the host to itself: other commands to it wait (see Gate). */
+export function exclusively<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
+  return gate(c).with(true, fn);
 }
 
 // sshd allows 10 sessions per connection by default (MaxSessions); stay below it.
@@ -166,7 +213,8 @@ export function remoteCommand(c: Pick<Connection, "user" | "sudoPassword">, scri
 const MAX_SCRIPT = 120 * 1024;
 
 /** Runs one script over the pooled connection; one exec channel, one round trip. */
-export async function run(c: Connection, script: Raw, opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
+export async function run(c: Connection, script: Raw, opts: { timeoutMs?: number; holdingHost?: boolean } = {}): Promise<ExecResult> {
+  if (!opts.holdingHost) return gate(c).with(false, () => run(c, script, { ...opts, holdingHost: true }));
   if (script.text.length > MAX_SCRIPT)
     throw new HostError(target(c), `script of ${script.text.length} bytes exceeds the ${MAX_SCRIPT}-byte limit of one command line`);
   const pooled = await connection(c);

@@ -1,5 +1,6 @@
 // Persistence across a reboot, for every resource at once (one reboot, of the first VM), with
-// several resources per VM: each deployment still opens exactly one SSH connection per VM.
+// all six kinds on each VM; a read-only deployment (preview) opens exactly one SSH connection
+// per VM. (An up with a ManagementVrf change opens fresh ones on purpose, to confirm it.)
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { fleetConfig, handshakesPerDeployment, labStack, labVms, onVm, rebootVm, sshLog } from "./lab";
@@ -17,16 +18,19 @@ ExecStart=/bin/sh -c 'modprobe netdevsim && echo "21 1" > /sys/bus/netdevsim/new
 [Install]
 WantedBy=multi-user.target
 `;
+const AGENT = "hosttune-e2e-boot-agent.service";
+const AGENT_UNIT = `[Unit]\nDescription=hosttune e2e agent started at boot\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n`;
 let stack: Stack;
 let original: string;
 
 // (Not the tap's qdisc: what a removed udev rule's RUN did to an existing device stays; a new
 // tap gets the default again, which udevRule.test.ts checks.)
 const snapshot = () =>
-  onVm(vm, "sysctl -n net.core.default_qdisc; ls /etc/sysctl.d /etc/udev/rules.d; ethtool -c enp0s3 | grep ^rx-usecs:; ethtool -c eni21np1 | grep -E '^(rx|tx)-usecs:'");
+  onVm(vm, "sysctl -n net.core.default_qdisc net.ipv4.tcp_l3mdev_accept; ls /etc/sysctl.d /etc/udev/rules.d /etc/systemd/network; ethtool -c enp0s3 | grep ^rx-usecs:; ethtool -c eni21np1 | grep -E '^(rx|tx)-usecs:'; ip -br link | awk '{print $1}'; ip route; ip rule | grep -v l3mdev; cat /sys/block/sd*/queue/scheduler");
 
 beforeAll(async () => {
   onVm(vm, `echo ${Buffer.from(BOOT_DEVICES).toString("base64")} | base64 -d > /etc/systemd/system/lab-boot-devices.service && systemctl daemon-reload && systemctl enable --now lab-boot-devices.service && udevadm settle`);
+  for (const v of vms) onVm(v, `echo ${Buffer.from(AGENT_UNIT).toString("base64")} | base64 -d > /etc/systemd/system/${AGENT} && systemctl daemon-reload && systemctl enable --now ${AGENT}`);
   original = snapshot();
   stack = await labStack(
     "e2e-reboot",
@@ -37,6 +41,9 @@ beforeAll(async () => {
         { interface: "enp0s3", settings: { "rx-usecs": 90 } },
       ],
       udevRules: [{ fileName: "90-tap.rules", content: TAP, trigger: { subsystem: "net", sysname: "tap*" } }],
+      bfqScheduler: [{ match: "sd*", rotational: true }],
+      managementVrf: { interfaces: ["enp0s2"] },
+      vrfBoundUnits: [{ unit: AGENT, vrf: "mgmt" }],
     }),
   );
 });
@@ -44,6 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
   onVm(vm, "systemctl disable --now lab-boot-devices.service; rm -f /etc/systemd/system/lab-boot-devices.service; systemctl daemon-reload; ip link del tapboot; echo 21 > /sys/bus/netdevsim/del_device; true");
+  for (const v of vms) onVm(v, `systemctl disable --now ${AGENT}; rm -f /etc/systemd/system/${AGENT}; systemctl daemon-reload; true`);
 });
 
 function expectTuned() {
@@ -51,23 +59,27 @@ function expectTuned() {
   expect(onVm(vm, "ethtool -c enp0s3")).toMatch(/^rx-usecs: 90$/m);
   expect(onVm(vm, "ethtool -c eni21np1")).toMatch(/^rx-usecs: 40$[\s\S]*^tx-usecs: 120$/m);
   expect(JSON.parse(onVm(vm, "tc -j qdisc show dev tapboot root"))[0]).toMatchObject({ kind: "noqueue", handle: "1000:" });
+  expect(onVm(vm, "cat /sys/block/sd*/queue/scheduler")).toMatch(/\[bfq\]/);
+  expect(onVm(vm, "ip route show vrf mgmt default")).toMatch(/default via 10\.0\.2\.2 dev enp0s2/);
+  expect(onVm(vm, "ip rule")).toMatch(/^32765:\s+from all lookup local/m);
+  expect(onVm(vm, `ip vrf identify $(systemctl show -p MainPID --value ${AGENT})`).trim()).toBe("mgmt");
 }
 
 describe("after a reboot", () => {
-  it("up converges four resources per VM over one SSH connection per VM per deployment", async () => {
-    const log = sshLog();
+  it("up converges all six kinds on every VM", async () => {
     await stack.up({ color: "never" });
-    const per = handshakesPerDeployment(log());
-    expect(Object.values(per).every((n) => n === 1), JSON.stringify(per)).toBe(true);
-    expect(new Set(log().map((e) => e.port))).toEqual(new Set(vms.map((v) => v.port)));
     expectTuned();
   });
 
-  it("the VM comes back with every setting in place and nothing to change", async () => {
+  it("the VM comes back (reachable over SSH through the VRF) with every setting in place and nothing to change", async () => {
     await rebootVm(vm);
     onVm(vm, "udevadm settle");
     expectTuned();
+    const log = sshLog();
     await stack.preview({ expectNoChanges: true, color: "never" });
+    const per = handshakesPerDeployment(log());
+    expect(Object.values(per).every((n) => n === 1), JSON.stringify(per)).toBe(true);
+    expect(new Set(log().map((e) => e.port))).toEqual(new Set(vms.map((v) => v.port)));
   });
 
   it("destroy restores what the VM had", async () => {

@@ -37,6 +37,7 @@ export function probeFacts(d: ManagementVrfDesired): Record<string, Raw> {
     files: join([p.netdev, p.network, p.sysctl, p.rulesUnit].map(cat).concat(// VRF names are validated to [A-Za-z0-9_.:@-]: safe unquoted in this glob.
       sh`for f in /etc/systemd/network/*.network.d/50-hosttune-vrf-${raw(d.name)}.conf; do [ -e "$f" ] || continue; printf '\036file %s\n' "$f"; cat "$f"; printf '\n\036end 0\n'; done`)),
     sysctl: sh`sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept`,
+    vrfSupport: sh`[ -d /sys/module/vrf ] || modinfo -n vrf`,
     rules4: sh`ip -j -4 rule show`,
     rules6: sh`ip -j -6 rule show`,
     rulesUnit: sh`systemctl is-enabled ${`hosttune-vrf-${d.name}-rules.service`} 2>/dev/null; true`,
@@ -63,6 +64,8 @@ const localPrefs = (json: string) =>
 export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObserved {
   const link = fact(facts, "link");
   const info = link.rc === 0 ? JSON.parse(link.out)[0] : null;
+  if (!info && facts.vrfSupport && facts.vrfSupport.rc !== 0)
+    throw new Error("this kernel has no VRF support (no vrf module, CONFIG_NET_VRF); install the kernel's extra modules package (e.g. linux-modules-extra) or a kernel with VRF");
   const networkFiles = Object.fromEntries(
     fact(facts, "networkFiles").out.split("\n").filter(Boolean).map((l) => {
       const [i, f] = l.split(" ");

@@ -37,6 +37,11 @@ describe("ManagementVrf probe", () => {
     });
   });
 
+  it("a kernel without VRF support is a clear error", () => {
+    const f = { ...facts(), vrfSupport: { rc: 1, out: "modinfo: ERROR: Module vrf not found.\n" } };
+    expect(() => observe(f, d)).toThrow(/this kernel has no VRF support/);
+  });
+
   it("refuses an interface networkd does not manage", () => {
     expect(() => observe(facts(), { ...d, interfaces: ["enp0s3"] })).toThrow(/enp0s3 is not managed by systemd-networkd/);
   });

@@ -1,5 +1,6 @@
 // Pure planning for BfqScheduler: load bfq if needed, select it per disk, persist with a udev
 // rule on SUBSYSTEM=="block" that matches the same set; restore each disk's old scheduler.
+import { udevRuleFileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
@@ -39,12 +40,7 @@ export function plan(t: BfqSchedulerTarget, o: BfqSchedulerObserved, d: BfqSched
   if (changes.some(([, s]) => s === "bfq") && o.bfq === "module") steps.push({ describe: "modprobe bfq", run: sh`modprobe bfq` });
   for (const [n, s] of changes)
     steps.push({ describe: `select ${s} for ${n} (was ${o.disks[n].scheduler})`, run: sh`echo ${s} > ${`/sys/block/${n}/queue/scheduler`}` });
-  if (o.rule !== t.rule) {
-    const path = `${RULES_DIR}/${d.ruleFile}`;
-    steps.push(t.rule === null ? { describe: `remove ${path}`, removeFile: path } : { describe: `write ${path}`, writeFile: { path, content: t.rule } });
-    steps.push({ describe: "udevadm control --reload", run: sh`udevadm control --reload` });
-  }
-  return steps;
+  return [...steps, ...udevRuleFileSteps(`${RULES_DIR}/${d.ruleFile}`, t.rule, o.rule)];
 }
 
 export function drift(t: BfqSchedulerTarget, o: BfqSchedulerObserved): Drift[] {

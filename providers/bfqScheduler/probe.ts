@@ -1,6 +1,7 @@
 // Facts for BfqScheduler: every whole block device with its scheduler list, rotational and
 // removable flags and hardware queue count (the set is resolved on every probe), whether bfq
 // is built in, loaded or loadable, and our udev rule.
+import { fileContent, fileFact } from "../core/files";
 import { fact, type Facts } from "../core/facts";
 import { globMatch } from "../core/glob";
 import { sh, type Raw } from "../core/quote";
@@ -32,7 +33,7 @@ export function probeFacts(d: BfqSchedulerDesired): Record<string, Raw> {
   printf '%s|%s|%s|%s|%s\n' "$(basename "$b")" "$(cat "$b/queue/scheduler")" "$(cat "$b/queue/rotational")" "$(cat "$b/removable")" "$q"
 done`,
     bfq: sh`if grep -qw bfq /sys/block/*/queue/scheduler 2>/dev/null || [ -d /sys/module/bfq ]; then echo loaded; elif modinfo -n bfq >/dev/null 2>&1; then echo module; else echo absent; fi`,
-    rule: sh`if [ -e ${rule} ]; then cat ${rule}; else exit 3; fi`,
+    rule: fileFact(rule),
   };
 }
 
@@ -66,5 +67,5 @@ export function observe(facts: Facts, d: BfqSchedulerDesired): BfqSchedulerObser
     for (const [n, disk] of Object.entries(disks))
       if (!disk.available.includes("bfq")) throw new Error(`${n} cannot use bfq: its schedulers are ${disk.available.join(", ")}; narrow the selector to exclude it`);
   const rule = fact(facts, "rule");
-  return { disks, bfq, rule: rule.rc === 3 ? null : rule.out };
+  return { disks, bfq, rule: fileContent(rule) };
 }

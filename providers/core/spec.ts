@@ -40,3 +40,15 @@ export interface ResourceSpec<D, O, T> {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnySpec = ResourceSpec<any, any, any>;
+
+/** A resource kind from its parts: the probe module (facts, observe) and the planner module. */
+export function defineSpec<D, O, T>(
+  kind: string,
+  schema: ResourceSpec<D, O, T>["schema"],
+  id: (d: D) => string,
+  probe: { probeFacts: ResourceSpec<D, O, T>["facts"]; observe: ResourceSpec<D, O, T>["observe"] },
+  planner: Pick<ResourceSpec<D, O, T>, "want" | "restore" | "plan" | "drift">,
+  extra: Pick<ResourceSpec<D, O, T>, "commitConfirmed"> = {},
+): ResourceSpec<D, O, T> {
+  return { kind, schema, id, facts: probe.probeFacts, observe: probe.observe, want: planner.want, restore: planner.restore, plan: planner.plan, drift: planner.drift, ...extra };
+}

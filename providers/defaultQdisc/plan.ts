@@ -1,5 +1,6 @@
 // Pure planning for DefaultQdisc: (target, observed) -> steps, and the drift check that
 // verify and diff share.
+import { fileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
@@ -37,9 +38,7 @@ export function restore(_d: DefaultQdiscDesired, recorded: DefaultQdiscObserved,
 
 export function plan(t: DefaultQdiscTarget, o: DefaultQdiscObserved, d: DefaultQdiscDesired): Step[] {
   const path = `${SYSCTL_DIR}/${d.fileName}`;
-  const steps: Step[] = [];
-  if (o.file !== t.file)
-    steps.push(t.file === null ? { describe: `remove ${path}`, removeFile: path } : { describe: `write ${path}`, writeFile: { path, content: t.file } });
+  const steps: Step[] = fileSteps(path, t.file, o.file);
   if (o.runtime !== t.runtime) steps.push({ describe: `sysctl -w ${KEY}=${t.runtime}`, run: sh`sysctl -q -w ${KEY + "=" + t.runtime}` });
   for (const [dev, kind] of Object.entries(t.devices)) {
     if (o.devices[dev] === kind) continue;

@@ -1,5 +1,6 @@
 // Facts for DefaultQdisc: the runtime value, our file, every sysctl.d assignment of the key
 // (to know what applies at boot), whether the kernel has the qdisc, and root qdiscs per device.
+import { fileContent, fileFact } from "../core/files";
 import { fact, type Facts } from "../core/facts";
 import { globMatch } from "../core/glob";
 import { sh, type Raw } from "../core/quote";
@@ -24,7 +25,7 @@ export function probeFacts(d: DefaultQdiscDesired): Record<string, Raw> {
   return {
     runtime: sh`sysctl -n ${KEY}`,
     available: BUILTIN_QDISCS.includes(d.qdisc) ? sh`true` : sh`[ -d /sys/module/${mod} ] || modinfo -n ${mod}`,
-    file: sh`if [ -e ${path} ]; then cat ${path}; else exit 3; fi`,
+    file: fileFact(path),
     persisted: sh`for d in ${SYSCTL_DIRS}; do for f in "$d"/*.conf; do [ -f "$f" ] && grep -H -E '^[[:space:]]*-?net[./]core[./]default_qdisc[[:space:]]*=' "$f"; done; done; true`,
     devices: d.reapplyTo ? sh`tc -j qdisc show` : sh`echo '[]'`,
   };
@@ -81,7 +82,7 @@ export function observe(facts: Facts, d: DefaultQdiscDesired): DefaultQdiscObser
   if (devices.rc !== 0) throw new Error(`tc -j qdisc show failed: ${devices.out.trim()}`);
   return {
     runtime: runtime.out.trim(),
-    file: file.rc === 3 ? null : file.out,
+    file: fileContent(file),
     persisted: effectiveSysctl(fact(facts, "persisted").out),
     devices: rootKinds(devices.out, d.reapplyTo),
   };

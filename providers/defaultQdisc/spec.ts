@@ -1,16 +1,6 @@
-import type { ResourceSpec } from "../core/spec";
-import { drift, plan, restore, want, type DefaultQdiscTarget } from "./plan";
-import { observe, probeFacts, type DefaultQdiscObserved } from "./probe";
+import { defineSpec } from "../core/spec";
+import * as planner from "./plan";
+import * as probe from "./probe";
 import { defaultQdiscSchema, type DefaultQdiscDesired } from "./schema";
 
-export const defaultQdiscSpec: ResourceSpec<DefaultQdiscDesired, DefaultQdiscObserved, DefaultQdiscTarget> = {
-  kind: "DefaultQdisc",
-  schema: defaultQdiscSchema,
-  id: (d) => `default-qdisc/${d.fileName}`,
-  facts: probeFacts,
-  observe,
-  want,
-  restore,
-  plan,
-  drift,
-};
+export const defaultQdiscSpec = defineSpec("DefaultQdisc", defaultQdiscSchema, (d: DefaultQdiscDesired) => `default-qdisc/${d.fileName}`, probe, planner);

@@ -4,6 +4,7 @@
 // included, then live in the VRF's table). A oneshot unit puts the local rule after l3mdev.
 // Given no observation, plan() returns the full idempotent sequence: that is the rollback the
 // host runs by itself when a fresh SSH connection does not confirm the change.
+import { fileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
@@ -70,9 +71,8 @@ export function restore(_d: ManagementVrfDesired, recorded: ManagementVrfObserve
 export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefined, d: ManagementVrfDesired): Step[] {
   const steps: Step[] = [];
   const ifaces = d.interfaces;
-  for (const [path, content] of Object.entries(t.files))
-    if (!o || o.files[path] !== content)
-      steps.push(content === null ? { describe: `remove ${path}`, removeFile: path } : { describe: `write ${path}`, writeFile: { path, content } });
+  // Without an observation (the rollback), every file is written or removed.
+  for (const [path, content] of Object.entries(t.files)) steps.push(...fileSteps(path, content, o ? (o.files[path] ?? null) : content === null ? "" : null));
   if (!o || o.sysctl.tcp !== t.sysctl.tcp || o.sysctl.udp !== t.sysctl.udp)
     steps.push({ describe: `l3mdev accept tcp=${t.sysctl.tcp} udp=${t.sysctl.udp}`, run: sh`sysctl -q -w ${`net.ipv4.tcp_l3mdev_accept=${t.sysctl.tcp}`} ${`net.ipv4.udp_l3mdev_accept=${t.sysctl.udp}`}` });
   const unit = `hosttune-vrf-${d.name}-rules.service`;

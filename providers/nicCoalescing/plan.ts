@@ -1,5 +1,6 @@
 // Pure planning for NicCoalescing: per-NIC `ethtool -C` of the parameters that differ, the
 // udev rule that re-applies them when the NIC appears, and the asked-vs-got check.
+import { udevRuleFileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
@@ -62,12 +63,7 @@ export function plan(t: NicCoalescingTarget, o: NicCoalescingObserved, d: NicCoa
     const args = ethtoolArgs(change);
     steps.push({ describe: `ethtool -C ${n} ${args.join(" ")} (driver ${o.nics[n].driver})`, run: sh`${o.ethtool} -C ${n} ${args}` });
   }
-  if (o.rule !== t.rule) {
-    const path = `${RULES_DIR}/${d.ruleFile}`;
-    steps.push(t.rule === null ? { describe: `remove ${path}`, removeFile: path } : { describe: `write ${path}`, writeFile: { path, content: t.rule } });
-    steps.push({ describe: "udevadm control --reload", run: sh`udevadm control --reload` });
-  }
-  return steps;
+  return [...steps, ...udevRuleFileSteps(`${RULES_DIR}/${d.ruleFile}`, t.rule, o.rule)];
 }
 
 export function drift(t: NicCoalescingTarget, o: NicCoalescingObserved): Drift[] {

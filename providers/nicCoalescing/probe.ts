@@ -1,6 +1,7 @@
 // Facts for NicCoalescing: every NIC with a driver, its current coalescing (ethtool --json -c
 // where ethtool has it, else the text of ethtool -c), and our udev rule. The NIC set is
 // resolved on every probe, so a NIC that appears later is converged on the next run.
+import { fileContent, fileFact } from "../core/files";
 import { fact, type Facts } from "../core/facts";
 import { globMatch } from "../core/glob";
 import { sh, type Raw } from "../core/quote";
@@ -39,7 +40,7 @@ export function probeFacts(d: NicCoalescingDesired): Record<string, Raw> {
   ethtool --json -c "$n" 2>/dev/null || ethtool -c "$n" 2>&1
   printf '\n\036rc %s\n' "$?"
 done`,
-    rule: sh`if [ -e ${rule} ]; then cat ${rule}; else exit 3; fi`,
+    rule: fileFact(rule),
   };
 }
 
@@ -119,7 +120,7 @@ export function observe(facts: Facts, d: NicCoalescingDesired): NicCoalescingObs
     throw new Error(all[d.interface] ? `interface ${d.interface} has driver ${all[d.interface].driver}, not ${d.driver}` : `interface ${d.interface} does not exist (NICs here: ${Object.keys(all).join(", ") || "none"})`);
   for (const [n, nic] of Object.entries(nics)) checkSupport(n, nic, d, version ?? "ethtool");
   const rule = fact(facts, "rule");
-  return { ethtool: path, nics, rule: rule.rc === 3 ? null : rule.out };
+  return { ethtool: path, nics, rule: fileContent(rule) };
 }
 
 export const isBoolean = (p: Param) => (BOOLEAN_PARAMS as readonly string[]).includes(p);

@@ -1,16 +1,6 @@
-import type { ResourceSpec } from "../core/spec";
-import { drift, plan, restore, want, type NicCoalescingTarget } from "./plan";
-import { observe, probeFacts, type NicCoalescingObserved } from "./probe";
+import { defineSpec } from "../core/spec";
+import * as planner from "./plan";
+import * as probe from "./probe";
 import { nicCoalescingSchema, type NicCoalescingDesired } from "./schema";
 
-export const nicCoalescingSpec: ResourceSpec<NicCoalescingDesired, NicCoalescingObserved, NicCoalescingTarget> = {
-  kind: "NicCoalescing",
-  schema: nicCoalescingSchema,
-  id: (d) => `coalescing/${d.interface ?? d.match ?? "*"}${d.driver ? `@${d.driver}` : ""}`,
-  facts: probeFacts,
-  observe,
-  want,
-  restore,
-  plan,
-  drift,
-};
+export const nicCoalescingSpec = defineSpec("NicCoalescing", nicCoalescingSchema, (d: NicCoalescingDesired) => `coalescing/${d.interface ?? d.match ?? "*"}${d.driver ? `@${d.driver}` : ""}`, probe, planner);

@@ -1,5 +1,6 @@
 // Pure planning for UdevRule: write (atomically) or restore the file, reload udev, and trigger
 // only the devices the trigger scope names.
+import { udevRuleFileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
@@ -28,13 +29,8 @@ export function triggerCommand(t: NonNullable<UdevRuleDesired["trigger"]>) {
 }
 
 export function plan(t: UdevRuleTarget, o: UdevRuleObserved, d: UdevRuleDesired): Step[] {
-  if (o.file === t.file) return [];
-  const path = `${RULES_DIR}/${d.fileName}`;
-  const steps: Step[] = [
-    t.file === null ? { describe: `remove ${path}`, removeFile: path } : { describe: `write ${path}`, writeFile: { path, content: t.file } },
-    { describe: "udevadm control --reload", run: sh`udevadm control --reload` },
-  ];
-  if (d.trigger) steps.push({ describe: `udevadm trigger (${Object.entries(d.trigger).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")})`, run: triggerCommand(d.trigger) });
+  const steps = udevRuleFileSteps(`${RULES_DIR}/${d.fileName}`, t.file, o.file);
+  if (steps.length && d.trigger) steps.push({ describe: `udevadm trigger (${Object.entries(d.trigger).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")})`, run: triggerCommand(d.trigger) });
   return steps;
 }
 

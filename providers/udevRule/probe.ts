@@ -1,6 +1,7 @@
 // Facts for UdevRule: our file's content, and udev's verdict on the intended content, obtained
 // without making it live: `udevadm verify` where systemd has it (>= 253), else a dry
 // `udevadm test` in a private mount namespace whose /etc/udev/rules.d holds the candidate.
+import { fileContent, fileFact } from "../core/files";
 import { fact, type Facts } from "../core/facts";
 import { sh, type Raw } from "../core/quote";
 import { RULES_DIR, ruleText, type UdevRuleDesired } from "./schema";
@@ -19,7 +20,7 @@ export function probeFacts(d: UdevRuleDesired): Record<string, Raw> {
   const path = `${RULES_DIR}/${d.fileName}`;
   const b64 = Buffer.from(ruleText(d), "utf8").toString("base64");
   return {
-    file: sh`if [ -e ${path} ]; then cat ${path}; else exit 3; fi`,
+    file: fileFact(path),
     verify: sh`tmp=$(mktemp -d /run/hosttune-udev.XXXXXX) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/rules.d" && cp -a ${RULES_DIR + "/."} "$tmp/rules.d/" && printf '%s' ${b64} | base64 -d > "$tmp/rules.d/"${d.fileName}
@@ -35,5 +36,5 @@ export function observe(facts: Facts): UdevRuleObserved {
   const file = fact(facts, "file");
   const verify = fact(facts, "verify");
   if (verify.rc === 2) throw new Error(`cannot stage the rule for udev's check: ${verify.out.trim()}`);
-  return { file: file.rc === 3 ? null : file.out, rejected: verify.rc === 0 ? null : verify.out.trim() || `udevadm rejected the rule (rc ${verify.rc})` };
+  return { file: fileContent(file), rejected: verify.rc === 0 ? null : verify.out.trim() || `udevadm rejected the rule (rc ${verify.rc})` };
 }

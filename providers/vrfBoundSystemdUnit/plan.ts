@@ -1,6 +1,7 @@
 // Pure planning for VrfBoundSystemdUnit: a drop-in that resets ExecStart and wraps each
 // original line in `ip vrf exec`, daemon-reload, restart per policy; verify by the VRF of the
 // main process.
+import { fileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
@@ -40,12 +41,8 @@ export function restore(d: VrfBoundSystemdUnitDesired, recorded: VrfBoundSystemd
 }
 
 export function plan(t: VrfBoundSystemdUnitTarget, o: VrfBoundSystemdUnitObserved, d: VrfBoundSystemdUnitDesired): Step[] {
-  const steps: Step[] = [];
-  if (o.dropIn !== t.dropIn) {
-    const path = `${dropInDir(d.unit)}/${d.dropInName}`;
-    steps.push(t.dropIn === null ? { describe: `remove ${path}`, removeFile: path } : { describe: `write ${path}`, writeFile: { path, content: t.dropIn } });
-    steps.push({ describe: "systemctl daemon-reload", run: sh`systemctl daemon-reload` });
-  }
+  const steps: Step[] = fileSteps(`${dropInDir(d.unit)}/${d.dropInName}`, t.dropIn, o.dropIn);
+  if (steps.length) steps.push({ describe: "systemctl daemon-reload", run: sh`systemctl daemon-reload` });
   if (t.pidVrf !== null && (steps.length || o.pidVrf !== t.pidVrf)) steps.push({ describe: `systemctl restart ${d.unit}`, run: sh`systemctl restart ${d.unit}` });
   return steps;
 }

@@ -1,5 +1,6 @@
 // Facts for VrfBoundSystemdUnit: the unit's state and effective ExecStart (systemctl), our
 // drop-in, whether the VRF exists, and which VRF the main process is in (ip vrf identify).
+import { fileContent, fileFact } from "../core/files";
 import { fact, type Facts } from "../core/facts";
 import { sh, type Raw } from "../core/quote";
 import { effectiveExecStart } from "./execStart";
@@ -25,7 +26,7 @@ export function probeFacts(d: VrfBoundSystemdUnitDesired): Record<string, Raw> {
     cat: sh`systemctl cat ${d.unit} 2>/dev/null`,
     vrf: sh`ip -d -j link show dev ${d.vrf}`,
     pidVrf: sh`pid=$(systemctl show -p MainPID --value ${d.unit}); [ "$pid" -gt 0 ] 2>/dev/null && ip vrf identify "$pid"; true`,
-    dropIn: sh`if [ -e ${path} ]; then cat ${path}; else exit 3; fi`,
+    dropIn: fileFact(path),
   };
 }
 
@@ -51,6 +52,6 @@ export function observe(facts: Facts, d: VrfBoundSystemdUnitDesired): VrfBoundSy
     execStart,
     mainPid: Number(show.MainPID ?? 0),
     pidVrf: fact(facts, "pidVrf").out.trim(),
-    dropIn: dropIn.rc === 3 ? null : dropIn.out,
+    dropIn: fileContent(dropIn),
   };
 }

@@ -1,0 +1,29 @@
+// Managed files, read as a fact and converged as steps: the same few lines every resource
+// with a file (sysctl.d, udev rules, drop-ins) would otherwise repeat.
+import { type Fact } from "./facts";
+import { sh, type Raw } from "./quote";
+import type { Step } from "./steps";
+
+const ABSENT = 3;
+
+/** A fact holding the file's exact content; exit 3 when there is no file. */
+export function fileFact(path: string): Raw {
+  return sh`if [ -e ${path} ]; then cat ${path}; else exit 3; fi`;
+}
+
+/** The content a fileFact read, or null for no file. */
+export function fileContent(f: Fact): string | null {
+  return f.rc === ABSENT ? null : f.out;
+}
+
+/** Steps that make `path` hold `want` (null: no file), given that it holds `got`. */
+export function fileSteps(path: string, want: string | null, got: string | null): Step[] {
+  if (want === got) return [];
+  return [want === null ? { describe: `remove ${path}`, removeFile: path } : { describe: `write ${path}`, writeFile: { path, content: want } }];
+}
+
+/** fileSteps for a udev rule, then a reload so udev uses it for the next events. */
+export function udevRuleFileSteps(path: string, want: string | null, got: string | null): Step[] {
+  const steps = fileSteps(path, want, got);
+  return steps.length ? [...steps, { describe: "udevadm control --reload", run: sh`udevadm control --reload` }] : [];
+}

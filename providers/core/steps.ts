@@ -27,9 +27,9 @@ trap - EXIT`;
 function stepBody(step: Step): Raw {
   if ("run" in step) return step.run;
   if ("writeFile" in step) return atomicWrite(step.writeFile.path, step.writeFile.content, step.writeFile.mode);
-  // A drop-in directory we emptied goes too (the host had none before us).
+  // A systemd drop-in directory (UNIT.TYPE.d) we emptied goes too; never rules.d or sysctl.d.
   const dir = step.removeFile.slice(0, step.removeFile.lastIndexOf("/"));
-  return dir.endsWith(".d") ? sh`rm -f ${step.removeFile}; rmdir ${dir} 2>/dev/null; true` : sh`rm -f ${step.removeFile}`;
+  return /\/[^/]+\.[a-z]+\.d$/.test(dir) ? sh`rm -f ${step.removeFile}; rmdir ${dir} 2>/dev/null; true` : sh`rm -f ${step.removeFile}`;
 }
 
 /** The apply script: take the host lock (two runs never interleave), run steps in order. */

@@ -26,7 +26,7 @@ let original: string;
 // (Not the tap's qdisc: what a removed udev rule's RUN did to an existing device stays; a new
 // tap gets the default again, which udevRule.test.ts checks.)
 const snapshot = () =>
-  onVm(vm, "sysctl -n net.core.default_qdisc net.ipv4.tcp_l3mdev_accept; ls /etc/sysctl.d /etc/udev/rules.d /etc/systemd/network; ethtool -c enp0s3 | grep ^rx-usecs:; ethtool -c eni21np1 | grep -E '^(rx|tx)-usecs:'; ip -br link | awk '{print $1}'; ip route; ip rule | grep -v l3mdev; cat /sys/block/sd*/queue/scheduler");
+  onVm(vm, "sysctl -n net.core.default_qdisc net.ipv4.tcp_l3mdev_accept; ls /etc/sysctl.d /etc/udev/rules.d /etc/systemd/network; ethtool -c enp0s3 | grep ^rx-usecs:; ethtool -c eni21np1 | grep -E '^(rx|tx)-usecs:'; ip -br link | awk '{print $1}'; ip route; ip rule | grep -v l3mdev; grep -o '\\[[^]]*\\]' /sys/block/sd*/queue/scheduler");
 
 beforeAll(async () => {
   onVm(vm, `echo ${Buffer.from(BOOT_DEVICES).toString("base64")} | base64 -d > /etc/systemd/system/lab-boot-devices.service && systemctl daemon-reload && systemctl enable --now lab-boot-devices.service && udevadm settle`);

@@ -30,6 +30,21 @@ describe("atomicWrite", () => {
   });
 });
 
+describe("removeFile", () => {
+  it("removes an emptied systemd drop-in directory, never a rules.d or sysctl.d", () => {
+    const dir = tmp();
+    execFileSync("mkdir", ["-p", join(dir, "ssh.service.d"), join(dir, "rules.d")]);
+    writeFileSync(join(dir, "ssh.service.d", "x.conf"), "x");
+    writeFileSync(join(dir, "rules.d", "x.rules"), "x");
+    const script = applyScript([
+      { describe: "a", removeFile: join(dir, "ssh.service.d", "x.conf") },
+      { describe: "b", removeFile: join(dir, "rules.d", "x.rules") },
+    ]).text.replaceAll("/run/hosttune", join(dir, "run"));
+    execFileSync("sh", ["-c", script]);
+    expect(execFileSync("ls", ["-A", dir], { encoding: "utf8" }).split("\n").filter(Boolean)).toEqual(["rules.d", "run"]);
+  });
+});
+
 describe("applyScript", () => {
   it("stops at the first failing step and reports which", () => {
     const dir = tmp();

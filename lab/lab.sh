@@ -62,6 +62,7 @@ write_stack() {
   local stack=${HOSTTUNE_LAB_STACK-lab}
   [ -n "$stack" ] || return 0
   local f="$repo/stacks/Pulumi.$stack.yaml" salt=""
+  mkdir -p "$repo/stacks"
   [ -f "$f" ] && salt=$(grep '^encryptionsalt:' "$f" || true)
   {
     echo "# Written by lab/lab.sh up: the running lab fleet (host keys pinned per VM)."

@@ -23,7 +23,7 @@ bin="$root/bin"
 if [ -x "$bin/pulumi" ] && [ -x "$bin/pulumi-resource-pulumi-nodejs" ]; then
   echo "$root"; exit 0
 fi
-command -v go >/dev/null || { echo "toolchain: Go is required (https://go.dev) to build Pulumi offline" >&2; exit 1; }
+command -v go >/dev/null || { echo "toolchain: Go is required (the machine's Go toolchain) to build Pulumi offline" >&2; exit 1; }
 mkdir -p "$bin"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local

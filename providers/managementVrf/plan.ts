@@ -8,7 +8,7 @@ import { fileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
-import type { ManagementVrfObserved } from "./probe";
+import type { ManagementVrfObserved, ResolverState } from "./probe";
 import { type ManagementVrfDesired, paths } from "./schema";
 
 export interface ManagementVrfTarget {
@@ -19,6 +19,42 @@ export interface ManagementVrfTarget {
   /** Where `lookup local` sits: after l3mdev (32765) or first (0). */
   localRule: 0 | 32765;
   rulesUnitEnabled: boolean;
+  /** systemd-resolved and /etc/resolv.conf; null: left alone. */
+  resolver: Omit<ResolverState, "upstream"> | null;
+}
+
+const RESOLV_CONF = "/etc/resolv.conf";
+
+/** The servers for our resolv.conf: given, else resolved's upstream, else those our file already lists. */
+function nameservers(d: ManagementVrfDesired, o: ManagementVrfObserved): string[] {
+  if (d.nameservers?.length) return d.nameservers;
+  if (o.resolver.upstream.length) return o.resolver.upstream;
+  const ours = "content" in o.resolver.resolvConf ? (o.resolver.resolvConf.content ?? "") : "";
+  return ours.startsWith(HEADER) ? [...ours.matchAll(/^nameserver (\S+)$/gm)].map((m) => m[1]) : [];
+}
+
+function resolverWant(d: ManagementVrfDesired, o: ManagementVrfObserved): ManagementVrfTarget["resolver"] {
+  if (d.resolver === "keep") return null;
+  const servers = nameservers(d, o);
+  if (!servers.length) throw new Error("systemd-resolved knows no upstream nameservers to write into /etc/resolv.conf; set managementVrf.nameservers");
+  return {
+    resolved: o.resolver.resolved === "absent" ? "absent" : "inactive",
+    resolvConf: { content: `${HEADER} systemd-resolved cannot serve VRF ${d.name}.\n${servers.map((n) => `nameserver ${n}\n`).join("")}` },
+  };
+}
+
+function resolverSteps(t: NonNullable<ManagementVrfTarget["resolver"]>, o: ManagementVrfObserved | undefined): Step[] {
+  const steps: Step[] = [];
+  const same = o && JSON.stringify(o.resolver.resolvConf) === JSON.stringify(t.resolvConf);
+  if (t.resolved === "inactive" && (!o || o.resolver.resolved === "active"))
+    steps.push({ describe: "stop and disable systemd-resolved", run: sh`systemctl disable --now --quiet systemd-resolved` });
+  if (!same) {
+    if ("link" in t.resolvConf) steps.push({ describe: `${RESOLV_CONF} -> ${t.resolvConf.link}`, run: sh`ln -sfn ${t.resolvConf.link} ${RESOLV_CONF}` });
+    else steps.push(...fileSteps(RESOLV_CONF, t.resolvConf.content, o && "content" in o.resolver.resolvConf ? o.resolver.resolvConf.content : t.resolvConf.content === null ? "" : null));
+  }
+  if (t.resolved === "active" && (!o || o.resolver.resolved !== "active"))
+    steps.push({ describe: "enable and start systemd-resolved", run: sh`systemctl enable --now --quiet systemd-resolved` });
+  return steps;
 }
 
 const HEADER = "# Managed by hosttune (ManagementVrf).";
@@ -54,16 +90,18 @@ export function want(d: ManagementVrfDesired, o: ManagementVrfObserved): Managem
     link: { table: d.table, interfaces: [...d.interfaces].sort() },
     localRule: d.reorderLocalRule ? 32765 : o.localRule.v4.includes(0) ? 0 : 32765,
     rulesUnitEnabled: d.reorderLocalRule,
+    resolver: resolverWant(d, o),
   };
 }
 
-export function restore(_d: ManagementVrfDesired, recorded: ManagementVrfObserved): ManagementVrfTarget {
+export function restore(d: ManagementVrfDesired, recorded: ManagementVrfObserved): ManagementVrfTarget {
   return {
     files: recorded.files,
     sysctl: recorded.sysctl,
     link: recorded.link ? { table: recorded.link.table ?? 0, interfaces: recorded.slaves } : null,
     localRule: recorded.localRule.v4.includes(0) ? 0 : 32765,
     rulesUnitEnabled: recorded.rulesUnitEnabled,
+    resolver: d.resolver === "keep" ? null : { resolved: recorded.resolver.resolved, resolvConf: recorded.resolver.resolvConf },
   };
 }
 
@@ -102,6 +140,7 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
       run: sh`for f in -4 -6; do ip $f rule show pref ${add} | grep -q . || ip $f rule add pref ${add} table local; ip $f rule del pref ${del} table local 2>/dev/null; done; true`,
     });
   }
+  if (t.resolver) steps.push(...resolverSteps(t.resolver, o));
   return steps;
 }
 
@@ -117,5 +156,9 @@ export function drift(t: ManagementVrfTarget, o: ManagementVrfObserved): Drift[]
   const first = t.localRule === 0;
   if (first !== o.localRule.v4.includes(0)) out.push({ field: "IPv4 lookup local priority", asked: t.localRule, got: o.localRule.v4 });
   if (t.rulesUnitEnabled !== o.rulesUnitEnabled) out.push({ field: "rules unit enabled", asked: t.rulesUnitEnabled, got: o.rulesUnitEnabled });
+  if (t.resolver) {
+    if (t.resolver.resolved !== o.resolver.resolved) out.push({ field: "systemd-resolved", asked: t.resolver.resolved, got: o.resolver.resolved });
+    if (JSON.stringify(t.resolver.resolvConf) !== JSON.stringify(o.resolver.resolvConf)) out.push({ field: RESOLV_CONF, asked: t.resolver.resolvConf, got: o.resolver.resolvConf });
+  }
   return out;
 }

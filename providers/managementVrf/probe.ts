@@ -19,6 +19,16 @@ export interface ManagementVrfObserved {
   rulesUnitEnabled: boolean;
   /** Default routes in the VRF's table. */
   vrfDefaults: number;
+  resolver: ResolverState;
+}
+
+export interface ResolverState {
+  /** systemd-resolved active and enabled ("absent": not installed). */
+  resolved: "active" | "inactive" | "absent";
+  /** /etc/resolv.conf: a symlink's target, or a file's content. */
+  resolvConf: { link: string } | { content: string | null };
+  /** Upstream servers systemd-resolved uses (its /run/systemd/resolve/resolv.conf). */
+  upstream: string[];
 }
 
 const managedFiles = (d: ManagementVrfDesired, networkFiles: Record<string, string | null>) => {
@@ -38,6 +48,9 @@ export function probeFacts(d: ManagementVrfDesired): Record<string, Raw> {
       sh`for f in /etc/systemd/network/*.network.d/50-hosttune-vrf-${raw(d.name)}.conf; do [ -e "$f" ] || continue; printf '\036file %s\n' "$f"; cat "$f"; printf '\n\036end 0\n'; done`)),
     sysctl: sh`sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept`,
     vrfSupport: sh`[ -d /sys/module/vrf ] || modinfo -n vrf`,
+    resolved: sh`if ! systemctl cat systemd-resolved.service >/dev/null 2>&1; then echo absent; elif systemctl is-active -q systemd-resolved; then echo active; else echo inactive; fi`,
+    resolvConf: sh`if [ -L /etc/resolv.conf ]; then printf 'link %s' "$(readlink /etc/resolv.conf)"; elif [ -e /etc/resolv.conf ]; then printf 'file\n'; cat /etc/resolv.conf; else exit 3; fi`,
+    upstream: sh`sed -n 's/^nameserver[[:space:]]*//p' /run/systemd/resolve/resolv.conf 2>/dev/null; true`,
     rules4: sh`ip -j -4 rule show`,
     rules6: sh`ip -j -6 rule show`,
     rulesUnit: sh`systemctl is-enabled ${`hosttune-vrf-${d.name}-rules.service`} 2>/dev/null; true`,
@@ -88,5 +101,17 @@ export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObs
     l3mdevRule: /"l3mdev"/.test(fact(facts, "rules4").out),
     rulesUnitEnabled: fact(facts, "rulesUnit").out.trim() === "enabled",
     vrfDefaults: (routes.match(/"dst":"default"/g) ?? []).length,
+    resolver: parseResolver(facts),
+  };
+}
+
+function parseResolver(facts: Facts): ResolverState {
+  const conf = facts.resolvConf;
+  let resolvConf: ResolverState["resolvConf"] = { content: null };
+  if (conf && conf.rc === 0) resolvConf = conf.out.startsWith("link ") ? { link: conf.out.slice(5) } : { content: conf.out.slice("file\n".length) };
+  return {
+    resolved: (facts.resolved?.out.trim() as ResolverState["resolved"]) || "absent",
+    resolvConf,
+    upstream: (facts.upstream?.out ?? "").split("\n").map((l) => l.trim()).filter(Boolean),
   };
 }

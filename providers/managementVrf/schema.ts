@@ -18,6 +18,12 @@ export const managementVrfSchema = z
     loopbackAddresses: z.array(cidr).default(["127.0.0.1/8", "::1/128"]),
     /** net.ipv4.tcp_l3mdev_accept / udp_l3mdev_accept: services in the default VRF (sshd) accept through the VRF. */
     l3mdevAccept: z.object({ tcp: z.boolean().default(true), udp: z.boolean().default(true) }).strict().default({}),
+    /**
+     * systemd-resolved cannot serve a VRF: "disableResolved" stops and disables it and writes
+     * /etc/resolv.conf with the upstream servers it used (or `nameservers`); delete restores both.
+     */
+    resolver: z.enum(["keep", "disableResolved"]).default("keep"),
+    nameservers: z.array(z.string().regex(/^[0-9A-Fa-f.:]{2,45}$/, "must be an IP address")).optional(),
     /** Seconds the host waits for a fresh SSH connection to confirm a change before rolling it back. */
     confirmTimeout: z.number().int().min(15).max(900).default(90),
   })

@@ -12,7 +12,7 @@ let stack: Stack;
 const original: Record<string, string> = {};
 
 const netState = (vm: (typeof vms)[number]) =>
-  onVm(vm, "ip -br link | awk '{print $1}'; ip route; ip -6 rule | grep -v l3mdev; ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; ls /etc/systemd/network");
+  onVm(vm, "ip -br link | awk '{print $1}'; ip route; ip -6 rule | grep -v l3mdev; ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; ls /etc/systemd/network; readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved");
 
 beforeAll(async () => {
   for (const vm of vms) {
@@ -21,7 +21,11 @@ beforeAll(async () => {
   }
   stack = await labStack(
     "e2e-vrf",
-    fleetConfig({ managementVrf: { name: "mgmt", table: 1000, interfaces: ["enp0s2"], confirmTimeout: 60 }, vrfBoundUnits: [{ unit: UNIT, vrf: "mgmt" }] }),
+    fleetConfig({
+      // The lab's resolved has no upstream servers (isolated network): name one.
+      managementVrf: { name: "mgmt", table: 1000, interfaces: ["enp0s2"], confirmTimeout: 60, resolver: "disableResolved", nameservers: ["10.0.2.3"] },
+      vrfBoundUnits: [{ unit: UNIT, vrf: "mgmt" }],
+    }),
   );
 });
 
@@ -50,6 +54,8 @@ describe("ManagementVrf on the lab fleet", () => {
       expect(onVm(vm, "ip rule")).toMatch(/^1000:\s+from all lookup \[l3mdev-table\]\n32765:\s+from all lookup local/m);
       expect(onVm(vm, "ip -br addr show dev mgmt")).toMatch(/127\.0\.0\.1\/8 ::1\/128/);
       expect(onVm(vm, `ip vrf identify $(systemctl show -p MainPID --value ${UNIT})`).trim()).toBe("mgmt");
+      expect(onVm(vm, "systemctl is-active systemd-resolved || true").trim()).toBe("inactive");
+      expect(onVm(vm, "test -L /etc/resolv.conf && echo link || cat /etc/resolv.conf")).toMatch(/^nameserver 10\.0\.2\.3$/m);
     }
     await stack.preview({ expectNoChanges: true, color: "never" });
   });
@@ -62,7 +68,7 @@ describe("ManagementVrf on the lab fleet", () => {
     expect(onVm(vm, "sysctl -n net.ipv4.udp_l3mdev_accept").trim()).toBe("1");
   });
 
-  it("destroy restores routes, rules, interfaces, sysctls and files, and the service leaves the VRF", async () => {
+  it("destroy restores routes, rules, interfaces, sysctls, files and the resolver, and the service leaves the VRF", async () => {
     await stack.destroy({ color: "never" });
     for (const vm of vms) {
       expect(netState(vm)).toBe(original[vm.name]);

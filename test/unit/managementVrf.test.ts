@@ -34,6 +34,8 @@ describe("ManagementVrf probe", () => {
       l3mdevRule: true,
       rulesUnitEnabled: false,
       vrfDefaults: 0,
+      // (captured before the resolver facts existed: read as "not installed")
+      resolver: { resolved: "absent", resolvConf: { content: null }, upstream: [] },
     });
   });
 
@@ -106,6 +108,41 @@ describe("ManagementVrf planner", () => {
     expect(plan(t, converged, d)).toEqual([]);
     expect(drift(t, { ...converged, slaves: [] }).map((x) => x.field)).toEqual(["enslaved interfaces"]);
     expect(drift(t, { ...converged, link: { kind: "vrf", table: 7 } })[0]).toMatchObject({ field: "VRF link", asked: "vrf table 1000", got: "vrf table 7" });
+  });
+});
+
+describe("ManagementVrf resolver handling", () => {
+  const resolvedFacts = () => ({
+    ...facts(),
+    resolved: { rc: 0, out: "active\n" },
+    resolvConf: { rc: 0, out: "link ../run/systemd/resolve/stub-resolv.conf" },
+    upstream: { rc: 0, out: "192.0.2.53\n2001:db8::53\n" },
+  });
+  const dr = managementVrfSchema.parse({ interfaces: ["enp0s2"], resolver: "disableResolved" });
+
+  it("reads resolved's state, the resolv.conf link and the upstream servers", () => {
+    expect(observe(resolvedFacts(), dr).resolver).toEqual({ resolved: "active", resolvConf: { link: "../run/systemd/resolve/stub-resolv.conf" }, upstream: ["192.0.2.53", "2001:db8::53"] });
+  });
+
+  it("disables resolved and writes the upstream servers; restore relinks and re-enables", () => {
+    const o = observe(resolvedFacts(), dr);
+    const t = want(dr, o);
+    expect(t.resolver).toEqual({ resolved: "inactive", resolvConf: { content: "# Managed by hosttune (ManagementVrf). systemd-resolved cannot serve VRF mgmt.\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n" } });
+    const steps = plan(t, o, dr).map((s) => s.describe);
+    expect(steps.slice(-2)).toEqual(["stop and disable systemd-resolved", "write /etc/resolv.conf"]);
+    const after = { ...o, resolver: { resolved: "inactive" as const, resolvConf: t.resolver!.resolvConf, upstream: [] } };
+    // With resolved stopped its upstream list is gone: our own file keeps the servers.
+    expect(want(dr, after).resolver).toEqual(t.resolver);
+    expect(plan(restore(dr, o), after, dr).map((s) => s.describe).slice(-2)).toEqual(["/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf", "enable and start systemd-resolved"]);
+  });
+
+  it("without any known upstream server it asks for nameservers", () => {
+    const f = { ...resolvedFacts(), upstream: { rc: 0, out: "" } };
+    expect(() => want(dr, observe(f, dr))).toThrow(/set managementVrf\.nameservers/);
+  });
+
+  it("keep leaves the resolver alone", () => {
+    expect(want(d, observe(resolvedFacts(), d)).resolver).toBeNull();
   });
 });
 

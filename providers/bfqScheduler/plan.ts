@@ -27,9 +27,11 @@ export function want(d: BfqSchedulerDesired, o: BfqSchedulerObserved): BfqSchedu
   return { disks: Object.fromEntries(Object.keys(o.disks).map((n) => [n, "bfq"])), rule: renderRule(d) };
 }
 
+/** Each disk back to its recorded scheduler, found by hardware path (sd* names can swap at boot). */
 export function restore(_d: BfqSchedulerDesired, recorded: BfqSchedulerObserved, current: BfqSchedulerObserved): BfqSchedulerTarget {
+  const byPath = new Map(Object.values(recorded.disks).map((disk) => [disk.path, disk.scheduler]));
   return {
-    disks: Object.fromEntries(Object.entries(recorded.disks).filter(([n]) => current.disks[n]).map(([n, disk]) => [n, disk.scheduler])),
+    disks: Object.fromEntries(Object.entries(current.disks).flatMap(([n, disk]) => (byPath.has(disk.path) ? [[n, byPath.get(disk.path)!]] : []))),
     rule: recorded.rule,
   };
 }

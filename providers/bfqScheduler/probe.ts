@@ -14,6 +14,8 @@ export interface Disk {
   rotational: boolean;
   removable: boolean;
   queues: number;
+  /** The disk's hardware path in sysfs: stable across boots, where sd* names are not. */
+  path: string;
 }
 
 export interface BfqSchedulerObserved {
@@ -30,7 +32,7 @@ export function probeFacts(d: BfqSchedulerDesired): Record<string, Raw> {
     disks: sh`for b in /sys/block/*; do
   [ -e "$b/queue/scheduler" ] || continue
   q=0; [ -d "$b/mq" ] && q=$(ls "$b/mq" | wc -l)
-  printf '%s|%s|%s|%s|%s\n' "$(basename "$b")" "$(cat "$b/queue/scheduler")" "$(cat "$b/queue/rotational")" "$(cat "$b/removable")" "$q"
+  printf '%s|%s|%s|%s|%s|%s\n' "$(basename "$b")" "$(cat "$b/queue/scheduler")" "$(cat "$b/queue/rotational")" "$(cat "$b/removable")" "$q" "$(readlink -f "$b")"
 done`,
     bfq: sh`if grep -qw bfq /sys/block/*/queue/scheduler 2>/dev/null || [ -d /sys/module/bfq ]; then echo loaded; elif modinfo -n bfq >/dev/null 2>&1; then echo module; else echo absent; fi`,
     rule: fileFact(rule),
@@ -40,11 +42,12 @@ done`,
 export function parseDisks(out: string): Record<string, Disk> {
   const disks: Record<string, Disk> = {};
   for (const line of out.split("\n")) {
-    const [name, sched, rot, rem, queues] = line.split("|");
+    const [name, sched, rot, rem, queues, devpath] = line.split("|");
     if (!queues) continue;
     const available = sched.trim().split(/\s+/).map((s) => s.replace(/^\[|\]$/g, ""));
     const active = /\[([^\]]+)\]/.exec(sched)?.[1] ?? "none";
-    disks[name] = { scheduler: active, available, rotational: rot === "1", removable: rem === "1", queues: Number(queues) };
+    const path = devpath ? devpath.replace(new RegExp(`/block/${name}$`), "") : name;
+    disks[name] = { scheduler: active, available, rotational: rot === "1", removable: rem === "1", queues: Number(queues), path };
   }
   return disks;
 }

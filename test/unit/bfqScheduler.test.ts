@@ -14,9 +14,9 @@ const desired = (x: unknown) => bfqSchedulerSchema.parse(x);
 
 describe("BfqScheduler probe", () => {
   it("parses scheduler lists with the active one in brackets", () => {
-    expect(parseDisks("sda|mq-deadline [bfq] none|1|0|1\nnvme0n1|[none] mq-deadline kyber bfq|0|0|4\n")).toEqual({
-      sda: { scheduler: "bfq", available: ["mq-deadline", "bfq", "none"], rotational: true, removable: false, queues: 1 },
-      nvme0n1: { scheduler: "none", available: ["none", "mq-deadline", "kyber", "bfq"], rotational: false, removable: false, queues: 4 },
+    expect(parseDisks("sda|mq-deadline [bfq] none|1|0|1|/sys/devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sda\nnvme0n1|[none] mq-deadline kyber bfq|0|0|4\n")).toEqual({
+      sda: { scheduler: "bfq", available: ["mq-deadline", "bfq", "none"], rotational: true, removable: false, queues: 1, path: "/sys/devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0" },
+      nvme0n1: { scheduler: "none", available: ["none", "mq-deadline", "kyber", "bfq"], rotational: false, removable: false, queues: 4, path: "nvme0n1" },
     });
   });
 
@@ -59,6 +59,12 @@ describe("BfqScheduler planner", () => {
       "write /etc/udev/rules.d/60-hosttune-bfq-sd_.rules",
       "udevadm control --reload",
     ]);
+  });
+
+  it("restores by hardware path when sd* names swapped at boot", () => {
+    const rec = { ...o, disks: { sda: { ...o.disks.sda, path: "/ahci", scheduler: "mq-deadline" }, sdb: { ...o.disks.sda, path: "/scsi", scheduler: "none" } } };
+    const now = { ...o, disks: { sda: { ...o.disks.sda, path: "/scsi", scheduler: "bfq" }, sdb: { ...o.disks.sda, path: "/ahci", scheduler: "bfq" } } };
+    expect(restore(d, rec, now).disks).toEqual({ sda: "none", sdb: "mq-deadline" });
   });
 
   it("restores each disk's recorded scheduler and reports drift", () => {

@@ -32,6 +32,3 @@ export type Connection = z.infer<typeof connectionSchema>;
 export function target(c: Pick<Connection, "user" | "host" | "port">): string {
   return `${c.user}@${c.host}:${c.port}`;
 }
-
-/** Inputs that hold credentials: kept secret in state, never logged. */
-export const secretConnectionFields = ["password", "privateKey", "privateKeyPassword", "sudoPassword"] as const;

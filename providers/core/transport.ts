@@ -246,17 +246,6 @@ export async function run(c: Connection, script: Raw, opts: { timeoutMs?: number
   });
 }
 
-/** Opens a fresh connection outside the pool (used to confirm a change kept SSH reachable). */
-export async function probeFreshConnection(c: Connection): Promise<void> {
-  const ssh = await dial({ ...c, dialErrorLimit: 1 });
-  try {
-    const r = await ssh.execCommand("true");
-    if (r.code !== 0) throw new HostError(target(c), `fresh SSH connection could not run a command: ${r.stderr}`);
-  } finally {
-    ssh.dispose();
-  }
-}
-
 /** Drops the pooled connection to this target (e.g. after a change that may have cut it). */
 export function dropConnection(c: Connection): void {
   const conns = pool().conns;

@@ -46,7 +46,8 @@ export const fleetSchema = z
   .superRefine((f, ctx) => {
     const seen = new Set<string>();
     f.hosts.forEach((h, i) => {
-      if (seen.has(h.name)) ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name ${h.name}` });
+      if (seen.has(h.name))
+        ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name ${h.name}` });
       seen.add(h.name);
     });
   });
@@ -58,7 +59,9 @@ export type Tuning = z.infer<typeof tuningSchema>;
 export function parseFleet(raw: unknown): Fleet {
   const r = fleetSchema.safeParse(raw);
   if (!r.success)
-    throw new Error(`invalid hosttune stack config:\n${r.error.issues.map((i) => `  hosttune:${i.path.join(".")}: ${i.message}`).join("\n")}`);
+    throw new Error(
+      `invalid hosttune stack config:\n${r.error.issues.map((i) => `  hosttune:${i.path.join(".")}: ${i.message}`).join("\n")}`,
+    );
   return r.data;
 }
 
@@ -67,5 +70,7 @@ export function tuningFor(fleet: Fleet, host: FleetHost): Tuning {
 }
 
 export function readPrivateKey(fleet: Fleet): string | undefined {
-  return fleet.privateKeyPath ? readFileSync(fleet.privateKeyPath.replace(/^~(?=\/)/, process.env.HOME ?? "~"), "utf8") : undefined;
+  return fleet.privateKeyPath
+    ? readFileSync(fleet.privateKeyPath.replace(/^~(?=\/)/, process.env.HOME ?? "~"), "utf8")
+    : undefined;
 }

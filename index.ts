@@ -17,9 +17,25 @@ export default async function program(): Promise<Record<string, unknown>> {
 
   const hosts: Record<string, unknown> = {};
   for (const h of fleet.hosts) {
-    const connection = { host: h.host, port: h.port, user: h.user, hostKey: h.hostKey, knownHostsFile: h.knownHostsFile, privateKey, password, sudoPassword };
+    const connection = {
+      host: h.host,
+      port: h.port,
+      user: h.user,
+      hostKey: h.hostKey,
+      knownHostsFile: h.knownHostsFile,
+      privateKey,
+      password,
+      sudoPassword,
+    };
     const tuning = tuningFor(fleet, h);
-    const out: { defaultQdisc?: unknown; udevRules?: Record<string, unknown>; nicCoalescing?: Record<string, unknown>; bfqScheduler?: Record<string, unknown>; vrfBoundUnits?: Record<string, unknown>; managementVrf?: unknown } = {};
+    const out: {
+      defaultQdisc?: unknown;
+      udevRules?: Record<string, unknown>;
+      nicCoalescing?: Record<string, unknown>;
+      bfqScheduler?: Record<string, unknown>;
+      vrfBoundUnits?: Record<string, unknown>;
+      managementVrf?: unknown;
+    } = {};
     if (tuning.defaultQdisc) {
       const q = new DefaultQdisc(`${h.name}-default-qdisc`, { connection, ...tuning.defaultQdisc });
       out.defaultQdisc = q.observed;
@@ -35,9 +51,13 @@ export default async function program(): Promise<Record<string, unknown>> {
     }
     for (const b of tuning.bfqScheduler ?? []) {
       const r = new BfqScheduler(`${h.name}-bfq-${b.ruleFile}`, { connection, ...b });
-      (out.bfqScheduler ??= {})[b.ruleFile] = r.observed.apply((o) => Object.fromEntries(Object.entries(o.disks).map(([n, d]) => [n, d.scheduler])));
+      (out.bfqScheduler ??= {})[b.ruleFile] = r.observed.apply((o) =>
+        Object.fromEntries(Object.entries(o.disks).map(([n, d]) => [n, d.scheduler])),
+      );
     }
-    const vrf = tuning.managementVrf && new ManagementVrf(`${h.name}-vrf-${tuning.managementVrf.name}`, { connection, ...tuning.managementVrf });
+    const vrf =
+      tuning.managementVrf &&
+      new ManagementVrf(`${h.name}-vrf-${tuning.managementVrf.name}`, { connection, ...tuning.managementVrf });
     if (vrf) out.managementVrf = vrf.observed.apply((o) => ({ link: o.link, slaves: o.slaves }));
     for (const u of tuning.vrfBoundUnits ?? []) {
       // Taking the VRF's name from the ManagementVrf makes Pulumi create the VRF first.

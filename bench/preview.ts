@@ -24,11 +24,16 @@ async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
 async function main() {
   const [labDir, perHostArg] = process.argv.slice(2);
   const perHost = Number(perHostArg ?? 3);
-  const vms = readdirSync(labDir).filter((d) => /^vm\d+$/.test(d)).map((d) => ({
-    name: d,
-    port: Number(readFileSync(join(labDir, d, "port"), "utf8")),
-    hostKey: readFileSync(join(labDir, d, "host_key.pub"), "utf8").split(" ").slice(0, 2).join(" "),
-  }));
+  const vms = readdirSync(labDir)
+    .filter((d) => /^vm\d+$/.test(d))
+    .map((d) => ({
+      name: d,
+      port: Number(readFileSync(join(labDir, d, "port"), "utf8")),
+      hostKey: readFileSync(join(labDir, d, "host_key.pub"), "utf8")
+        .split(" ")
+        .slice(0, 2)
+        .join(" "),
+    }));
   const privateKey = readFileSync(join(labDir, "id_ed25519"), "utf8");
   process.env.PULUMI_BACKEND_URL = `file://${mkdtempSync(join(tmpdir(), "hosttune-bench-state-"))}`;
   const log = join(mkdtempSync(join(tmpdir(), "hosttune-bench-")), "ssh.jsonl");
@@ -46,7 +51,10 @@ async function main() {
   });
   const [tUp] = await time(() => stack.up({ color: "never" }));
   const [tPrev] = await time(() => stack.preview({ color: "never", expectNoChanges: true }));
-  const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const lines = readFileSync(log, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   const perPid = new Map<number, number>();
   for (const l of lines) perPid.set(l.pid, (perPid.get(l.pid) ?? 0) + 1);
   // No destroy: several resources here own one sysctl on purpose (to count resources per host),

@@ -17,7 +17,10 @@ export const LAB_PASSPHRASE = "hosttune-lab";
 
 /** Builds the Pulumi CLI if it is not cached; returns the install root (with bin/pulumi). */
 export function toolchainRoot(): string {
-  return execFileSync("bash", [join(ROOT, "scripts", "toolchain.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+  return execFileSync("bash", [join(ROOT, "scripts", "toolchain.sh")], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  }).trim();
 }
 
 export function pulumiEnv(): Record<string, string> {

@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
   const [op, ...rest] = argv;
   const flag = (f: string) => rest.includes(f);
   const si = rest.indexOf("--stack");
-  const stackName = si >= 0 ? rest[si + 1] : process.env.HOSTTUNE_STACK ?? "lab";
+  const stackName = si >= 0 ? rest[si + 1] : (process.env.HOSTTUNE_STACK ?? "lab");
   if (!op || !["preview", "up", "refresh", "destroy", "outputs"].includes(op)) {
     console.error(USAGE);
     return 2;

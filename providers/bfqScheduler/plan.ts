@@ -28,10 +28,18 @@ export function want(d: BfqSchedulerDesired, o: BfqSchedulerObserved): BfqSchedu
 }
 
 /** Each disk back to its recorded scheduler, found by hardware path (sd* names can swap at boot). */
-export function restore(_d: BfqSchedulerDesired, recorded: BfqSchedulerObserved, current: BfqSchedulerObserved): BfqSchedulerTarget {
+export function restore(
+  _d: BfqSchedulerDesired,
+  recorded: BfqSchedulerObserved,
+  current: BfqSchedulerObserved,
+): BfqSchedulerTarget {
   const byPath = new Map(Object.values(recorded.disks).map((disk) => [disk.path, disk.scheduler]));
   return {
-    disks: Object.fromEntries(Object.entries(current.disks).flatMap(([n, disk]) => (byPath.has(disk.path) ? [[n, byPath.get(disk.path)!]] : []))),
+    disks: Object.fromEntries(
+      Object.entries(current.disks).flatMap(([n, disk]) =>
+        byPath.has(disk.path) ? [[n, byPath.get(disk.path)!]] : [],
+      ),
+    ),
     rule: recorded.rule,
   };
 }
@@ -39,15 +47,21 @@ export function restore(_d: BfqSchedulerDesired, recorded: BfqSchedulerObserved,
 export function plan(t: BfqSchedulerTarget, o: BfqSchedulerObserved, d: BfqSchedulerDesired): Step[] {
   const steps: Step[] = [];
   const changes = Object.entries(t.disks).filter(([n, s]) => o.disks[n]?.scheduler !== s);
-  if (changes.some(([, s]) => s === "bfq") && o.bfq === "module") steps.push({ describe: "modprobe bfq", run: sh`modprobe bfq` });
+  if (changes.some(([, s]) => s === "bfq") && o.bfq === "module")
+    steps.push({ describe: "modprobe bfq", run: sh`modprobe bfq` });
   for (const [n, s] of changes)
-    steps.push({ describe: `select ${s} for ${n} (was ${o.disks[n].scheduler})`, run: sh`echo ${s} > ${`/sys/block/${n}/queue/scheduler`}` });
+    steps.push({
+      describe: `select ${s} for ${n} (was ${o.disks[n].scheduler})`,
+      run: sh`echo ${s} > ${`/sys/block/${n}/queue/scheduler`}`,
+    });
   return [...steps, ...udevRuleFileSteps(`${RULES_DIR}/${d.ruleFile}`, t.rule, o.rule)];
 }
 
 export function drift(t: BfqSchedulerTarget, o: BfqSchedulerObserved): Drift[] {
   const out: Drift[] = [];
-  for (const [n, s] of Object.entries(t.disks)) if (o.disks[n] && o.disks[n].scheduler !== s) out.push({ field: `${n} scheduler`, asked: s, got: o.disks[n].scheduler });
+  for (const [n, s] of Object.entries(t.disks))
+    if (o.disks[n] && o.disks[n].scheduler !== s)
+      out.push({ field: `${n} scheduler`, asked: s, got: o.disks[n].scheduler });
   if (o.rule !== t.rule) out.push({ field: "udev rule", asked: t.rule, got: o.rule });
   return out;
 }

@@ -44,10 +44,20 @@ export function parseDisks(out: string): Record<string, Disk> {
   for (const line of out.split("\n")) {
     const [name, sched, rot, rem, queues, devpath] = line.split("|");
     if (!queues) continue;
-    const available = sched.trim().split(/\s+/).map((s) => s.replace(/^\[|\]$/g, ""));
+    const available = sched
+      .trim()
+      .split(/\s+/)
+      .map((s) => s.replace(/^\[|\]$/g, ""));
     const active = /\[([^\]]+)\]/.exec(sched)?.[1] ?? "none";
     const path = devpath ? devpath.replace(new RegExp(`/block/${name}$`), "") : name;
-    disks[name] = { scheduler: active, available, rotational: rot === "1", removable: rem === "1", queues: Number(queues), path };
+    disks[name] = {
+      scheduler: active,
+      available,
+      rotational: rot === "1",
+      removable: rem === "1",
+      queues: Number(queues),
+      path,
+    };
   }
   return disks;
 }
@@ -64,11 +74,17 @@ export function observe(facts: Facts, d: BfqSchedulerDesired): BfqSchedulerObser
   const all = parseDisks(fact(facts, "disks").out);
   const disks = Object.fromEntries(Object.entries(all).filter(([n, disk]) => selects(d, n, disk)));
   const bfq = fact(facts, "bfq").out.trim() as BfqSchedulerObserved["bfq"];
-  if (bfq === "absent" && Object.keys(disks).length) throw new Error("this kernel has no bfq I/O scheduler (not built in, no bfq module); install a kernel with CONFIG_IOSCHED_BFQ");
+  if (bfq === "absent" && Object.keys(disks).length)
+    throw new Error(
+      "this kernel has no bfq I/O scheduler (not built in, no bfq module); install a kernel with CONFIG_IOSCHED_BFQ",
+    );
   // With bfq registered, a matched disk whose list still lacks it cannot use it (e.g. no scheduler at all).
   if (bfq === "loaded")
     for (const [n, disk] of Object.entries(disks))
-      if (!disk.available.includes("bfq")) throw new Error(`${n} cannot use bfq: its schedulers are ${disk.available.join(", ")}; narrow the selector to exclude it`);
+      if (!disk.available.includes("bfq"))
+        throw new Error(
+          `${n} cannot use bfq: its schedulers are ${disk.available.join(", ")}; narrow the selector to exclude it`,
+        );
   const rule = fact(facts, "rule");
   return { disks, bfq, rule: fileContent(rule) };
 }

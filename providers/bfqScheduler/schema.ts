@@ -17,10 +17,17 @@ export const bfqSchedulerSchema = z
     ruleFile: fileName(".rules").optional(),
   })
   .strict()
-  .refine((d) => d.match !== undefined || d.rotational !== undefined || d.singleQueue !== undefined || d.removable !== undefined, {
-    message: "needs at least one of match, rotational, singleQueue, removable",
-    path: ["match"],
-  })
-  .transform((d) => ({ ...d, ruleFile: d.ruleFile ?? `60-hosttune-bfq${d.match ? "-" + d.match.replace(/[^A-Za-z0-9_.-]/g, "_") : ""}.rules` }));
+  .refine(
+    (d) =>
+      d.match !== undefined || d.rotational !== undefined || d.singleQueue !== undefined || d.removable !== undefined,
+    {
+      message: "needs at least one of match, rotational, singleQueue, removable",
+      path: ["match"],
+    },
+  )
+  .transform((d) => ({
+    ...d,
+    ruleFile: d.ruleFile ?? `60-hosttune-bfq${d.match ? "-" + d.match.replace(/[^A-Za-z0-9_.-]/g, "_") : ""}.rules`,
+  }));
 
 export type BfqSchedulerDesired = z.infer<typeof bfqSchedulerSchema>;

@@ -39,11 +39,23 @@ for i in $(seq 30); do [ -e ${dir + "/result"} ] && break; sleep 1; done
 cat ${dir + "/result"}`;
 }
 
-export function applyConfirmed(c: Connection, steps: Step[], rollback: Step[], timeoutSeconds: number, what: string): Promise<ExecResult> {
+export function applyConfirmed(
+  c: Connection,
+  steps: Step[],
+  rollback: Step[],
+  timeoutSeconds: number,
+  what: string,
+): Promise<ExecResult> {
   return exclusively(c, () => applyConfirmedHolding(c, steps, rollback, timeoutSeconds, what));
 }
 
-async function applyConfirmedHolding(c: Connection, steps: Step[], rollback: Step[], timeoutSeconds: number, what: string): Promise<ExecResult> {
+async function applyConfirmedHolding(
+  c: Connection,
+  steps: Step[],
+  rollback: Step[],
+  timeoutSeconds: number,
+  what: string,
+): Promise<ExecResult> {
   const holding = { holdingHost: true };
   const token = randomBytes(6).toString("hex");
   const dir = `/run/hosttune/confirm/${token}`;
@@ -51,8 +63,13 @@ async function applyConfirmedHolding(c: Connection, steps: Step[], rollback: Ste
   const started = Date.now();
   // The job goes to a file first: systemd-run cannot carry a multi-line command.
   const b64 = Buffer.from(job.text, "utf8").toString("base64");
-  const launched = await run(c, sh`mkdir -p ${dir} && printf '%s' ${b64} | base64 -d > ${dir + "/job.sh"} && systemd-run --unit=${`hosttune-confirm-${token}`} --collect --quiet sh ${dir + "/job.sh"}`, holding);
-  if (launched.code !== 0) throw new HostError(target(c), `${what}: cannot start the commit-confirmed job: ${launched.stderr.trim()}`);
+  const launched = await run(
+    c,
+    sh`mkdir -p ${dir} && printf '%s' ${b64} | base64 -d > ${dir + "/job.sh"} && systemd-run --unit=${`hosttune-confirm-${token}`} --collect --quiet sh ${dir + "/job.sh"}`,
+    holding,
+  );
+  if (launched.code !== 0)
+    throw new HostError(target(c), `${what}: cannot start the commit-confirmed job: ${launched.stderr.trim()}`);
   // The change may cut the connection it was sent on: confirm only over a fresh one.
   await sleep(3000);
   dropConnection(c);
@@ -62,9 +79,11 @@ async function applyConfirmedHolding(c: Connection, steps: Step[], rollback: Ste
       // Short attempts: a connection made just before the network settled may hang.
       const r = await run(fresh, confirmCommand(dir), { ...holding, timeoutMs: 12_000 });
       if (r.code === 0 && r.stdout.trim() === "confirmed") return { code: 0, stdout: "", stderr: "" };
-      if (r.code === 1) return { code: 1, stdout: "", stderr: `the change failed and the host rolled it back: ${r.stdout.trim()}` };
+      if (r.code === 1)
+        return { code: 1, stdout: "", stderr: `the change failed and the host rolled it back: ${r.stdout.trim()}` };
     } catch (e) {
-      if (process.env.HOSTTUNE_DEBUG) console.error(`hosttune: confirm attempt on ${target(c)} failed: ${(e as Error).message}`);
+      if (process.env.HOSTTUNE_DEBUG)
+        console.error(`hosttune: confirm attempt on ${target(c)} failed: ${(e as Error).message}`);
       dropConnection(c);
     }
     await sleep(3000);
@@ -75,7 +94,13 @@ async function applyConfirmedHolding(c: Connection, steps: Step[], rollback: Ste
   for (let i = 0; i < 20 && !["rolled-back", "confirmed", "apply-failed"].includes(result); i++) {
     await sleep(5000);
     dropConnection(c);
-    result = await run(fresh, sh`cat ${dir + "/result"} 2>/dev/null || echo pending`, { ...holding, timeoutMs: 20_000 }).then((r) => r.stdout.trim(), (e: Error) => `unreachable (${e.message})`);
+    result = await run(fresh, sh`cat ${dir + "/result"} 2>/dev/null || echo pending`, {
+      ...holding,
+      timeoutMs: 20_000,
+    }).then(
+      (r) => r.stdout.trim(),
+      (e: Error) => `unreachable (${e.message})`,
+    );
   }
   throw new HostError(
     target(c),

@@ -5,9 +5,15 @@ import { z } from "zod";
 
 export const connectionSchema = z
   .object({
-    host: z.string().min(1, "is required").regex(/^[A-Za-z0-9.:_-]+$/, "must be a host name or IP address"),
+    host: z
+      .string()
+      .min(1, "is required")
+      .regex(/^[A-Za-z0-9.:_-]+$/, "must be a host name or IP address"),
     port: z.number().int().min(1).max(65535).default(22),
-    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}\$?$/, "must be a Unix user name").default("root"),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}\$?$/, "must be a Unix user name")
+      .default("root"),
     password: z.string().optional(),
     privateKey: z.string().optional(),
     privateKeyPassword: z.string().optional(),
@@ -15,7 +21,10 @@ export const connectionSchema = z
     dialErrorLimit: z.number().int().min(1).max(100).default(3),
     perDialTimeout: z.number().int().min(1).max(600).default(20),
     /** Pinned host key, as in known_hosts or a .pub file: "ssh-ed25519 AAAA...". */
-    hostKey: z.string().regex(/^(ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/=]+( .*)?$/, "must be an OpenSSH public key line").optional(),
+    hostKey: z
+      .string()
+      .regex(/^(ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/=]+( .*)?$/, "must be an OpenSSH public key line")
+      .optional(),
     /** known_hosts file to verify against when no hostKey is pinned. */
     knownHostsFile: z.string().optional(),
     /** Password for sudo when user is not root; without it sudo must not ask (NOPASSWD). */

@@ -19,7 +19,11 @@ export function fileContent(f: Fact): string | null {
 /** Steps that make `path` hold `want` (null: no file), given that it holds `got`. */
 export function fileSteps(path: string, want: string | null, got: string | null): Step[] {
   if (want === got) return [];
-  return [want === null ? { describe: `remove ${path}`, removeFile: path } : { describe: `write ${path}`, writeFile: { path, content: want } }];
+  return [
+    want === null
+      ? { describe: `remove ${path}`, removeFile: path }
+      : { describe: `write ${path}`, writeFile: { path, content: want } },
+  ];
 }
 
 /** fileSteps for a udev rule, then a reload so udev uses it for the next events. */

@@ -24,9 +24,7 @@ function matchesHost(field: string, host: string, port: number): boolean {
   const wanted = hostPatterns(host, port);
   if (field.startsWith("|1|")) {
     const [, , salt, hash] = field.split("|");
-    return wanted.some(
-      (w) => createHmac("sha1", Buffer.from(salt, "base64")).update(w).digest("base64") === hash,
-    );
+    return wanted.some((w) => createHmac("sha1", Buffer.from(salt, "base64")).update(w).digest("base64") === hash);
   }
   const names = field.split(",");
   if (names.some((n) => n.startsWith("!") && wanted.includes(n.slice(1)))) return false;

@@ -18,6 +18,9 @@ export function fileName(suffix: string) {
   const esc = suffix.replace(/\./g, "\\.");
   return z
     .string()
-    .regex(new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,200}${esc}$`), `must be a plain file name ending in ${suffix} (no '/', no leading '.')`)
+    .regex(
+      new RegExp(`^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,200}${esc}$`),
+      `must be a plain file name ending in ${suffix} (no '/', no leading '.')`,
+    )
     .refine((s) => !s.includes(".."), "must not contain '..'");
 }

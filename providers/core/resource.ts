@@ -15,7 +15,13 @@ export abstract class HostResource<D, O> extends pulumi.dynamic.Resource {
   declare readonly recorded: pulumi.Output<O>;
   declare readonly applied: pulumi.Output<string[]>;
 
-  protected constructor(kind: string, name: string, connection: ConnectionArgs, desired: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
+  protected constructor(
+    kind: string,
+    name: string,
+    connection: ConnectionArgs,
+    desired: pulumi.Inputs,
+    opts?: pulumi.CustomResourceOptions,
+  ) {
     super(
       shim(kind),
       name,

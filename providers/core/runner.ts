@@ -39,15 +39,21 @@ export class SpecProvider implements dynamic.ResourceProvider {
   async check(_olds: Inputs, news: Inputs): Promise<dynamic.CheckResult> {
     const c = connectionSchema.safeParse(news.connection ?? {});
     const d = this.spec.schema.safeParse(news.desired ?? {});
-    const f = [...(c.success ? [] : failures(c.error, "connection")), ...(d.success ? [] : failures(d.error, "desired"))];
+    const f = [
+      ...(c.success ? [] : failures(c.error, "connection")),
+      ...(d.success ? [] : failures(d.error, "desired")),
+    ];
     if (f.length) return { failures: f };
     return { inputs: { connection: c.data, desired: d.data } };
   }
 
   async diff(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.DiffResult> {
     const c = news.connection as Connection;
-    const replaces = (["host", "port"] as const).filter((k) => olds.connection?.[k] !== c[k]).map((k) => `connection.${k}`);
-    if (JSON.stringify(olds.desired) !== JSON.stringify(news.desired) || replaces.length) return { changes: true, replaces };
+    const replaces = (["host", "port"] as const)
+      .filter((k) => olds.connection?.[k] !== c[k])
+      .map((k) => `connection.${k}`);
+    if (JSON.stringify(olds.desired) !== JSON.stringify(news.desired) || replaces.length)
+      return { changes: true, replaces };
     // Same inputs: changes only if the host (as last observed, i.e. refreshed) drifted.
     const drift = this.spec.drift(this.spec.want(news.desired, olds.observed), olds.observed);
     return { changes: drift.length > 0 || olds.connection?.user !== c.user };
@@ -55,7 +61,11 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   private async observe(c: Connection, d: unknown): Promise<unknown> {
     const r = await run(c, factScript(this.spec.facts(d)));
-    if (r.code !== 0) throw new HostError(target(c), `${this.spec.kind} ${this.spec.id(d)}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`);
+    if (r.code !== 0)
+      throw new HostError(
+        target(c),
+        `${this.spec.kind} ${this.spec.id(d)}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`,
+      );
     try {
       return this.spec.observe(parseFacts(r.stdout), d);
     } catch (e) {
@@ -68,7 +78,11 @@ export class SpecProvider implements dynamic.ResourceProvider {
    * A failed step or a failed verify puts back what the host had before this run (best effort),
    * so a failure leaves the host as it was.
    */
-  private async converge(c: Connection, d: unknown, target_: (o: unknown) => unknown): Promise<{ observed: unknown; before: unknown; applied: Step[] }> {
+  private async converge(
+    c: Connection,
+    d: unknown,
+    target_: (o: unknown) => unknown,
+  ): Promise<{ observed: unknown; before: unknown; applied: Step[] }> {
     const where = `${this.spec.kind} ${this.spec.id(d)}`;
     const before = await this.observe(c, d);
     const steps = this.spec.plan(target_(before), before, d);
@@ -77,19 +91,31 @@ export class SpecProvider implements dynamic.ResourceProvider {
     if (r.code !== 0) {
       const i = failedStep(r.stderr);
       const what = i >= 0 ? `step ${i + 1}/${steps.length} "${steps[i].describe}"` : "the step script";
-      throw new HostError(target(c), `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before)}`);
+      throw new HostError(
+        target(c),
+        `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before)}`,
+      );
     }
     const after = await this.observe(c, d);
     const drift = this.spec.drift(target_(after), after);
     if (drift.length)
-      throw new HostError(target(c), `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before)}`);
+      throw new HostError(
+        target(c),
+        `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before)}`,
+      );
     return { observed: after, before, applied: steps };
   }
 
   private apply(c: Connection, d: unknown, steps: Step[], before: unknown) {
     const cc = this.spec.commitConfirmed;
     if (!cc) return run(c, applyScript(steps));
-    return applyConfirmed(c, steps, cc.rollback(d, before), cc.timeoutSeconds(d), `${this.spec.kind} ${this.spec.id(d)}`);
+    return applyConfirmed(
+      c,
+      steps,
+      cc.rollback(d, before),
+      cc.timeoutSeconds(d),
+      `${this.spec.kind} ${this.spec.id(d)}`,
+    );
   }
 
   /** Puts back `before`; returns a note for the error message. */
@@ -99,7 +125,9 @@ export class SpecProvider implements dynamic.ResourceProvider {
       const steps = this.spec.plan(this.spec.restore(d, before, now), now, d);
       if (steps.length === 0) return " (the host is as it was before)";
       const r = await this.apply(c, d, steps, before);
-      return r.code === 0 ? " (rolled back to what the host had before)" : ` (rollback failed too: ${hostMessage(r.stderr)}; the next up retries)`;
+      return r.code === 0
+        ? " (rolled back to what the host had before)"
+        : ` (rollback failed too: ${hostMessage(r.stderr)}; the next up retries)`;
     } catch (e) {
       return ` (rollback failed too: ${(e as Error).message}; the next up retries)`;
     }
@@ -107,20 +135,37 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   async create(inputs: Inputs): Promise<dynamic.CreateResult> {
     const c = inputs.connection as Connection;
-    const { observed, before, applied } = await this.converge(c, inputs.desired, (o) => this.spec.want(inputs.desired, o));
-    const outs: Outputs = { connection: c, desired: inputs.desired, observed, recorded: before, applied: describeSteps(applied) };
+    const { observed, before, applied } = await this.converge(c, inputs.desired, (o) =>
+      this.spec.want(inputs.desired, o),
+    );
+    const outs: Outputs = {
+      connection: c,
+      desired: inputs.desired,
+      observed,
+      recorded: before,
+      applied: describeSteps(applied),
+    };
     return { id: this.where(c, inputs.desired), outs };
   }
 
   async update(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.UpdateResult> {
     const c = news.connection as Connection;
     const { observed, applied } = await this.converge(c, news.desired, (o) => this.spec.want(news.desired, o));
-    const outs: Outputs = { connection: c, desired: news.desired, observed, recorded: olds.recorded, applied: describeSteps(applied) };
+    const outs: Outputs = {
+      connection: c,
+      desired: news.desired,
+      observed,
+      recorded: olds.recorded,
+      applied: describeSteps(applied),
+    };
     return { outs };
   }
 
   async read(id: string, props?: Outputs): Promise<dynamic.ReadResult> {
-    if (!props?.connection) throw new Error(`${id}: cannot read without the state's connection (pulumi import is not supported for dynamic resources; declare the resource and run up: create adopts what the host has)`);
+    if (!props?.connection)
+      throw new Error(
+        `${id}: cannot read without the state's connection (pulumi import is not supported for dynamic resources; declare the resource and run up: create adopts what the host has)`,
+      );
     const observed = await this.observe(props.connection, props.desired);
     return { id, props: { ...props, observed }, inputs: { connection: props.connection, desired: props.desired } };
   }

@@ -6,7 +6,9 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 
 export function shim(kind: string): dynamic.ResourceProvider {
   const impl = () =>
-    require(require("path").join(process.env.HOSTTUNE_ROOT || process.cwd(), "dist", "providers", "registry.js")).provider(kind);
+    require(
+      require("path").join(process.env.HOSTTUNE_ROOT || process.cwd(), "dist", "providers", "registry.js"),
+    ).provider(kind);
   return {
     check: (olds, news) => impl().check(olds, news),
     diff: (id, olds, news) => impl().diff(id, olds, news),

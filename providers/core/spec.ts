@@ -50,5 +50,16 @@ export function defineSpec<D, O, T>(
   planner: Pick<ResourceSpec<D, O, T>, "want" | "restore" | "plan" | "drift">,
   extra: Pick<ResourceSpec<D, O, T>, "commitConfirmed"> = {},
 ): ResourceSpec<D, O, T> {
-  return { kind, schema, id, facts: probe.probeFacts, observe: probe.observe, want: planner.want, restore: planner.restore, plan: planner.plan, drift: planner.drift, ...extra };
+  return {
+    kind,
+    schema,
+    id,
+    facts: probe.probeFacts,
+    observe: probe.observe,
+    want: planner.want,
+    restore: planner.restore,
+    plan: planner.plan,
+    drift: planner.drift,
+    ...extra,
+  };
 }

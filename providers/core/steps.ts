@@ -29,7 +29,9 @@ function stepBody(step: Step): Raw {
   if ("writeFile" in step) return atomicWrite(step.writeFile.path, step.writeFile.content, step.writeFile.mode);
   // A systemd drop-in directory (UNIT.TYPE.d) we emptied goes too; never rules.d or sysctl.d.
   const dir = step.removeFile.slice(0, step.removeFile.lastIndexOf("/"));
-  return /\/[^/]+\.[a-z]+\.d$/.test(dir) ? sh`rm -f ${step.removeFile}; rmdir ${dir} 2>/dev/null; true` : sh`rm -f ${step.removeFile}`;
+  return /\/[^/]+\.[a-z]+\.d$/.test(dir)
+    ? sh`rm -f ${step.removeFile}; rmdir ${dir} 2>/dev/null; true`
+    : sh`rm -f ${step.removeFile}`;
 }
 
 /** The apply script: take the host lock (two runs never interleave), run steps in order. */

@@ -118,7 +118,10 @@ function trustedKeys(c: Connection): { keys: PublicKey[]; source: string } {
   try {
     text = readFileSync(file, "utf8");
   } catch {
-    throw new HostError(target(c), `no hostKey pinned and known_hosts file ${file} cannot be read; pin the host's key with connection.hostKey`);
+    throw new HostError(
+      target(c),
+      `no hostKey pinned and known_hosts file ${file} cannot be read; pin the host's key with connection.hostKey`,
+    );
   }
   const keys = knownKeys(text, c.host, c.port);
   if (keys.length === 0)
@@ -153,7 +156,10 @@ async function dial(c: Connection): Promise<NodeSSH> {
   } catch (e) {
     ssh.dispose();
     if (offered && !keys.some((k) => k.blob.equals(offered!)))
-      throw new HostKeyMismatch(target(c), `host key mismatch: the host offered ${fingerprint(offered)}, ${source} trusts ${keys.map((k) => fingerprint(k.blob)).join(", ")}. If the host was rebuilt, update ${source}; otherwise this may be a different machine`);
+      throw new HostKeyMismatch(
+        target(c),
+        `host key mismatch: the host offered ${fingerprint(offered)}, ${source} trusts ${keys.map((k) => fingerprint(k.blob)).join(", ")}. If the host was rebuilt, update ${source}; otherwise this may be a different machine`,
+      );
     throw e;
   }
   return ssh;
@@ -170,7 +176,10 @@ async function connectWithRetry(c: Connection): Promise<Pooled> {
       const p = pool();
       p.handshakes++;
       if (process.env.HOSTTUNE_SSH_LOG)
-        appendFileSync(process.env.HOSTTUNE_SSH_LOG, JSON.stringify({ pid: process.pid, host: c.host, port: c.port, user: c.user, at: Date.now() }) + "\n");
+        appendFileSync(
+          process.env.HOSTTUNE_SSH_LOG,
+          JSON.stringify({ pid: process.pid, host: c.host, port: c.port, user: c.user, at: Date.now() }) + "\n",
+        );
       return { ssh, slots: new Semaphore(MAX_CHANNELS) };
     } catch (e) {
       last = e;
@@ -179,7 +188,10 @@ async function connectWithRetry(c: Connection): Promise<Pooled> {
     }
   }
   if (last instanceof HostError) throw last;
-  throw new HostError(target(c), `cannot connect over SSH after ${c.dialErrorLimit} attempt(s): ${(last as Error)?.message ?? last}. Check host, port, user and credentials`);
+  throw new HostError(
+    target(c),
+    `cannot connect over SSH after ${c.dialErrorLimit} attempt(s): ${(last as Error)?.message ?? last}. Check host, port, user and credentials`,
+  );
 }
 
 function key(c: Connection): string {
@@ -213,10 +225,17 @@ export function remoteCommand(c: Pick<Connection, "user" | "sudoPassword">, scri
 const MAX_SCRIPT = 120 * 1024;
 
 /** Runs one script over the pooled connection; one exec channel, one round trip. */
-export async function run(c: Connection, script: Raw, opts: { timeoutMs?: number; holdingHost?: boolean } = {}): Promise<ExecResult> {
+export async function run(
+  c: Connection,
+  script: Raw,
+  opts: { timeoutMs?: number; holdingHost?: boolean } = {},
+): Promise<ExecResult> {
   if (!opts.holdingHost) return gate(c).with(false, () => run(c, script, { ...opts, holdingHost: true }));
   if (script.text.length > MAX_SCRIPT)
-    throw new HostError(target(c), `script of ${script.text.length} bytes exceeds the ${MAX_SCRIPT}-byte limit of one command line`);
+    throw new HostError(
+      target(c),
+      `script of ${script.text.length} bytes exceeds the ${MAX_SCRIPT}-byte limit of one command line`,
+    );
   const pooled = await connection(c);
   const timeoutMs = opts.timeoutMs ?? 300_000;
   return pooled.slots.run(async () => {
@@ -231,14 +250,24 @@ export async function run(c: Connection, script: Raw, opts: { timeoutMs?: number
         onStdout: (b) => out.push(b),
         onStderr: (b) => err.push(b),
       })
-      .then((r) => ({ code: r.code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
+      .then((r) => ({
+        code: r.code,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      }));
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new HostError(target(c), `command timed out after ${timeoutMs / 1000}s`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new HostError(target(c), `command timed out after ${timeoutMs / 1000}s`)),
+        timeoutMs,
+      );
     });
     try {
       const r = await Promise.race([exec, timeout]);
       if (c.user !== "root" && /sudo: (a password is required|a terminal is required)/.test(r.stderr))
-        throw new HostError(target(c), `sudo needs a password for ${c.user}: set connection.sudoPassword or allow NOPASSWD`);
+        throw new HostError(
+          target(c),
+          `sudo needs a password for ${c.user}: set connection.sudoPassword or allow NOPASSWD`,
+        );
       return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
     } finally {
       clearTimeout(timer);
@@ -251,12 +280,19 @@ export function dropConnection(c: Connection): void {
   const conns = pool().conns;
   const p = conns.get(key(c));
   conns.delete(key(c));
-  p?.then((x) => x.ssh.dispose(), () => {});
+  p?.then(
+    (x) => x.ssh.dispose(),
+    () => {},
+  );
 }
 
 /** Closes every pooled connection so the plugin process can exit. */
 export function closeAll(): void {
   const conns = pool().conns;
-  for (const p of conns.values()) p.then((x) => x.ssh.dispose(), () => {});
+  for (const p of conns.values())
+    p.then(
+      (x) => x.ssh.dispose(),
+      () => {},
+    );
   conns.clear();
 }

@@ -30,16 +30,28 @@ export function want(d: DefaultQdiscDesired, o: DefaultQdiscObserved): DefaultQd
 }
 
 /** Back to what create found: the old runtime value and file; devices that had the old default get the restored default. */
-export function restore(_d: DefaultQdiscDesired, recorded: DefaultQdiscObserved, current: DefaultQdiscObserved): DefaultQdiscTarget {
-  const hadDefault = Object.fromEntries(Object.entries(recorded.devices).filter(([dev, kind]) => kind === recorded.runtime && dev in current.devices));
+export function restore(
+  _d: DefaultQdiscDesired,
+  recorded: DefaultQdiscObserved,
+  current: DefaultQdiscObserved,
+): DefaultQdiscTarget {
+  const hadDefault = Object.fromEntries(
+    Object.entries(recorded.devices).filter(([dev, kind]) => kind === recorded.runtime && dev in current.devices),
+  );
   // What applies at boot after restore belongs to the other files again: nothing to assert.
-  return { runtime: recorded.runtime, file: recorded.file, persisted: null, devices: devicesAs(recorded.runtime, hadDefault) };
+  return {
+    runtime: recorded.runtime,
+    file: recorded.file,
+    persisted: null,
+    devices: devicesAs(recorded.runtime, hadDefault),
+  };
 }
 
 export function plan(t: DefaultQdiscTarget, o: DefaultQdiscObserved, d: DefaultQdiscDesired): Step[] {
   const path = `${SYSCTL_DIR}/${d.fileName}`;
   const steps: Step[] = fileSteps(path, t.file, o.file);
-  if (o.runtime !== t.runtime) steps.push({ describe: `sysctl -w ${KEY}=${t.runtime}`, run: sh`sysctl -q -w ${KEY + "=" + t.runtime}` });
+  if (o.runtime !== t.runtime)
+    steps.push({ describe: `sysctl -w ${KEY}=${t.runtime}`, run: sh`sysctl -q -w ${KEY + "=" + t.runtime}` });
   for (const [dev, kind] of Object.entries(t.devices)) {
     if (o.devices[dev] === kind) continue;
     // Replacing the root and deleting it makes the kernel attach the (new) default, exactly
@@ -65,6 +77,7 @@ export function drift(t: DefaultQdiscTarget, o: DefaultQdiscObserved): Drift[] {
       got: o.persisted.value,
     });
   for (const [dev, kind] of Object.entries(t.devices))
-    if (o.devices[dev] !== undefined && o.devices[dev] !== kind) out.push({ field: `root qdisc of ${dev}`, asked: kind, got: o.devices[dev] });
+    if (o.devices[dev] !== undefined && o.devices[dev] !== kind)
+      out.push({ field: `root qdisc of ${dev}`, asked: kind, got: o.devices[dev] });
   return out;
 }

@@ -76,7 +76,9 @@ export function observe(facts: Facts, d: DefaultQdiscDesired): DefaultQdiscObser
   const runtime = fact(facts, "runtime");
   if (runtime.rc !== 0) throw new Error(`cannot read ${KEY}: ${runtime.out.trim()}`);
   if (fact(facts, "available").rc !== 0)
-    throw new Error(`the kernel has no qdisc '${d.qdisc}' (not built in, no module sch_${d.qdisc}); choose another qdisc or install a kernel that has it`);
+    throw new Error(
+      `the kernel has no qdisc '${d.qdisc}' (not built in, no module sch_${d.qdisc}); choose another qdisc or install a kernel that has it`,
+    );
   const file = fact(facts, "file");
   const devices = fact(facts, "devices");
   if (devices.rc !== 0) throw new Error(`tc -j qdisc show failed: ${devices.out.trim()}`);

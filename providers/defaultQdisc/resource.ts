@@ -16,6 +16,12 @@ export interface DefaultQdiscArgs {
 /** net.core.default_qdisc at runtime and persisted in sysctl.d; delete restores what the host had. */
 export class DefaultQdisc extends HostResource<DefaultQdiscDesired, DefaultQdiscObserved> {
   constructor(name: string, args: DefaultQdiscArgs, opts?: pulumi.CustomResourceOptions) {
-    super("DefaultQdisc", name, args.connection, { qdisc: args.qdisc, fileName: args.fileName, reapplyTo: args.reapplyTo }, opts);
+    super(
+      "DefaultQdisc",
+      name,
+      args.connection,
+      { qdisc: args.qdisc, fileName: args.fileName, reapplyTo: args.reapplyTo },
+      opts,
+    );
   }
 }

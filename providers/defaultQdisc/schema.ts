@@ -2,7 +2,20 @@ import { z } from "zod";
 import { fileName, nameGlob } from "../core/names";
 
 /** Qdiscs that can be a default root qdisc (classless, no required parameters). */
-export const DEFAULT_QDISCS = ["pfifo_fast", "pfifo", "bfifo", "noqueue", "fq", "fq_codel", "fq_pie", "cake", "codel", "pie", "sfq", "hhf"] as const;
+export const DEFAULT_QDISCS = [
+  "pfifo_fast",
+  "pfifo",
+  "bfifo",
+  "noqueue",
+  "fq",
+  "fq_codel",
+  "fq_pie",
+  "cake",
+  "codel",
+  "pie",
+  "sfq",
+  "hhf",
+] as const;
 /** Built into every kernel: no sch_* module to look for. */
 export const BUILTIN_QDISCS = ["pfifo_fast", "pfifo", "bfifo", "noqueue"];
 

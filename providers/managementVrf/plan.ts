@@ -36,10 +36,15 @@ function nameservers(d: ManagementVrfDesired, o: ManagementVrfObserved): string[
 function resolverWant(d: ManagementVrfDesired, o: ManagementVrfObserved): ManagementVrfTarget["resolver"] {
   if (d.resolver === "keep") return null;
   const servers = nameservers(d, o);
-  if (!servers.length) throw new Error("systemd-resolved knows no upstream nameservers to write into /etc/resolv.conf; set managementVrf.nameservers");
+  if (!servers.length)
+    throw new Error(
+      "systemd-resolved knows no upstream nameservers to write into /etc/resolv.conf; set managementVrf.nameservers",
+    );
   return {
     resolved: o.resolver.resolved === "absent" ? "absent" : "inactive",
-    resolvConf: { content: `${HEADER} systemd-resolved cannot serve VRF ${d.name}.\n${servers.map((n) => `nameserver ${n}\n`).join("")}` },
+    resolvConf: {
+      content: `${HEADER} systemd-resolved cannot serve VRF ${d.name}.\n${servers.map((n) => `nameserver ${n}\n`).join("")}`,
+    },
   };
 }
 
@@ -47,19 +52,43 @@ function resolverSteps(t: NonNullable<ManagementVrfTarget["resolver"]>, o: Manag
   const steps: Step[] = [];
   const same = o && JSON.stringify(o.resolver.resolvConf) === JSON.stringify(t.resolvConf);
   if (t.resolved === "inactive" && (!o || o.resolver.resolved === "active"))
-    steps.push({ describe: "stop and disable systemd-resolved", run: sh`systemctl disable --now --quiet systemd-resolved` });
+    steps.push({
+      describe: "stop and disable systemd-resolved",
+      run: sh`systemctl disable --now --quiet systemd-resolved`,
+    });
   if (!same) {
-    if ("link" in t.resolvConf) steps.push({ describe: `${RESOLV_CONF} -> ${t.resolvConf.link}`, run: sh`ln -sfn ${t.resolvConf.link} ${RESOLV_CONF}` });
-    else steps.push(...fileSteps(RESOLV_CONF, t.resolvConf.content, o && "content" in o.resolver.resolvConf ? o.resolver.resolvConf.content : t.resolvConf.content === null ? "" : null));
+    if ("link" in t.resolvConf)
+      steps.push({
+        describe: `${RESOLV_CONF} -> ${t.resolvConf.link}`,
+        run: sh`ln -sfn ${t.resolvConf.link} ${RESOLV_CONF}`,
+      });
+    else
+      steps.push(
+        ...fileSteps(
+          RESOLV_CONF,
+          t.resolvConf.content,
+          o && "content" in o.resolver.resolvConf
+            ? o.resolver.resolvConf.content
+            : t.resolvConf.content === null
+              ? ""
+              : null,
+        ),
+      );
   }
   if (t.resolved === "active" && (!o || o.resolver.resolved !== "active"))
-    steps.push({ describe: "enable and start systemd-resolved", run: sh`systemctl enable --now --quiet systemd-resolved` });
+    steps.push({
+      describe: "enable and start systemd-resolved",
+      run: sh`systemctl enable --now --quiet systemd-resolved`,
+    });
   return steps;
 }
 
 const HEADER = "# Managed by hosttune (ManagementVrf).";
 
-export function renderFiles(d: ManagementVrfDesired, networkFiles: Record<string, string | null>): Record<string, string> {
+export function renderFiles(
+  d: ManagementVrfDesired,
+  networkFiles: Record<string, string | null>,
+): Record<string, string> {
   const p = paths(d);
   const files: Record<string, string> = {
     [p.netdev]: `${HEADER}\n[NetDev]\nName=${d.name}\nKind=vrf\n\n[VRF]\nTable=${d.table}\n`,
@@ -101,7 +130,8 @@ export function restore(d: ManagementVrfDesired, recorded: ManagementVrfObserved
     link: recorded.link ? { table: recorded.link.table ?? 0, interfaces: recorded.slaves } : null,
     localRule: recorded.localRule.v4.includes(0) ? 0 : 32765,
     rulesUnitEnabled: recorded.rulesUnitEnabled,
-    resolver: d.resolver === "keep" ? null : { resolved: recorded.resolver.resolved, resolvConf: recorded.resolver.resolvConf },
+    resolver:
+      d.resolver === "keep" ? null : { resolved: recorded.resolver.resolved, resolvConf: recorded.resolver.resolvConf },
   };
 }
 
@@ -110,29 +140,50 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
   const steps: Step[] = [];
   const ifaces = d.interfaces;
   // Without an observation (the rollback), every file is written or removed.
-  for (const [path, content] of Object.entries(t.files)) steps.push(...fileSteps(path, content, o ? (o.files[path] ?? null) : content === null ? "" : null));
+  for (const [path, content] of Object.entries(t.files))
+    steps.push(...fileSteps(path, content, o ? (o.files[path] ?? null) : content === null ? "" : null));
   if (!o || o.sysctl.tcp !== t.sysctl.tcp || o.sysctl.udp !== t.sysctl.udp)
-    steps.push({ describe: `l3mdev accept tcp=${t.sysctl.tcp} udp=${t.sysctl.udp}`, run: sh`sysctl -q -w ${`net.ipv4.tcp_l3mdev_accept=${t.sysctl.tcp}`} ${`net.ipv4.udp_l3mdev_accept=${t.sysctl.udp}`}` });
+    steps.push({
+      describe: `l3mdev accept tcp=${t.sysctl.tcp} udp=${t.sysctl.udp}`,
+      run: sh`sysctl -q -w ${`net.ipv4.tcp_l3mdev_accept=${t.sysctl.tcp}`} ${`net.ipv4.udp_l3mdev_accept=${t.sysctl.udp}`}`,
+    });
   const unit = `hosttune-vrf-${d.name}-rules.service`;
   if (!o || o.rulesUnitEnabled !== t.rulesUnitEnabled || steps.length)
-    steps.push(t.rulesUnitEnabled
-      ? { describe: `enable ${unit}`, run: sh`systemctl daemon-reload && systemctl enable --quiet ${unit}` }
-      : { describe: `disable ${unit}`, run: sh`systemctl disable --quiet ${unit} 2>/dev/null; systemctl daemon-reload` });
-  const networkChanged = !o || steps.some((s) => "writeFile" in s || "removeFile" in s) || (t.link !== null && (o.link === null || ifaces.some((i) => !o.slaves.includes(i))));
+    steps.push(
+      t.rulesUnitEnabled
+        ? { describe: `enable ${unit}`, run: sh`systemctl daemon-reload && systemctl enable --quiet ${unit}` }
+        : {
+            describe: `disable ${unit}`,
+            run: sh`systemctl disable --quiet ${unit} 2>/dev/null; systemctl daemon-reload`,
+          },
+    );
+  const networkChanged =
+    !o ||
+    steps.some((s) => "writeFile" in s || "removeFile" in s) ||
+    (t.link !== null && (o.link === null || ifaces.some((i) => !o.slaves.includes(i))));
   if (t.link) {
     // The kernel adds the l3mdev rule with a netns's first VRF only, never again: if it was
     // deleted, VRF lookups (and SSH through the VRF) fail. We never remove it; we put it back.
     if (!o || !o.l3mdevRule)
-      steps.push({ describe: "ensure the l3mdev rule (pref 1000)", run: sh`modprobe vrf && for f in -4 -6; do ip $f rule show pref 1000 | grep -q l3mdev || ip $f rule add pref 1000 l3mdev protocol kernel; done` });
+      steps.push({
+        describe: "ensure the l3mdev rule (pref 1000)",
+        run: sh`modprobe vrf && for f in -4 -6; do ip $f rule show pref 1000 | grep -q l3mdev || ip $f rule add pref 1000 l3mdev protocol kernel; done`,
+      });
     if (networkChanged)
-      steps.push({ describe: `networkd: create VRF ${d.name} (table ${d.table}) and enslave ${ifaces.join(", ")}`, run: sh`modprobe vrf && networkctl reload && sleep 1 && networkctl reconfigure ${ifaces}` });
+      steps.push({
+        describe: `networkd: create VRF ${d.name} (table ${d.table}) and enslave ${ifaces.join(", ")}`,
+        run: sh`modprobe vrf && networkctl reload && sleep 1 && networkctl reconfigure ${ifaces}`,
+      });
   } else if (!o || o.link !== null || networkChanged) {
     // networkd never deletes a netdev: delete it (releasing the slaves), then let networkd
     // put the interfaces' addresses and routes back in the main table.
-    steps.push({ describe: `delete VRF ${d.name} and give ${ifaces.join(", ")} back to the main table`, run: sh`networkctl reload; ip link del ${d.name} 2>/dev/null; sleep 1; networkctl reconfigure ${ifaces}` });
-
+    steps.push({
+      describe: `delete VRF ${d.name} and give ${ifaces.join(", ")} back to the main table`,
+      run: sh`networkctl reload; ip link del ${d.name} 2>/dev/null; sleep 1; networkctl reconfigure ${ifaces}`,
+    });
   }
-  const hasOrder = (prefs: number[]) => (t.localRule === 32765 ? prefs.includes(32765) && !prefs.includes(0) : prefs.includes(0));
+  const hasOrder = (prefs: number[]) =>
+    t.localRule === 32765 ? prefs.includes(32765) && !prefs.includes(0) : prefs.includes(0);
   if (!o || !hasOrder(o.localRule.v4) || !hasOrder(o.localRule.v6)) {
     const [add, del] = t.localRule === 32765 ? [32765, 0] : [0, 32765];
     steps.push({
@@ -146,19 +197,26 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
 
 export function drift(t: ManagementVrfTarget, o: ManagementVrfObserved): Drift[] {
   const out: Drift[] = [];
-  for (const [path, content] of Object.entries(t.files)) if (o.files[path] !== content) out.push({ field: path, asked: content, got: o.files[path] });
-  if (o.sysctl.tcp !== t.sysctl.tcp || o.sysctl.udp !== t.sysctl.udp) out.push({ field: "l3mdev accept (tcp, udp)", asked: t.sysctl, got: o.sysctl });
+  for (const [path, content] of Object.entries(t.files))
+    if (o.files[path] !== content) out.push({ field: path, asked: content, got: o.files[path] });
+  if (o.sysctl.tcp !== t.sysctl.tcp || o.sysctl.udp !== t.sysctl.udp)
+    out.push({ field: "l3mdev accept (tcp, udp)", asked: t.sysctl, got: o.sysctl });
   const link = (l: { kind: string; table: number | null } | null) => (l ? `${l.kind} table ${l.table}` : "absent");
   if (!t.link !== !o.link || (t.link && (o.link?.kind !== "vrf" || o.link.table !== t.link.table)))
     out.push({ field: "VRF link", asked: t.link ? `vrf table ${t.link.table}` : "absent", got: link(o.link) });
-  if (t.link && t.link.interfaces.some((i) => !o.slaves.includes(i))) out.push({ field: "enslaved interfaces", asked: t.link.interfaces, got: o.slaves });
+  if (t.link && t.link.interfaces.some((i) => !o.slaves.includes(i)))
+    out.push({ field: "enslaved interfaces", asked: t.link.interfaces, got: o.slaves });
   if (t.link && !o.l3mdevRule) out.push({ field: "l3mdev rule", asked: "present", got: "absent" });
   const first = t.localRule === 0;
-  if (first !== o.localRule.v4.includes(0)) out.push({ field: "IPv4 lookup local priority", asked: t.localRule, got: o.localRule.v4 });
-  if (t.rulesUnitEnabled !== o.rulesUnitEnabled) out.push({ field: "rules unit enabled", asked: t.rulesUnitEnabled, got: o.rulesUnitEnabled });
+  if (first !== o.localRule.v4.includes(0))
+    out.push({ field: "IPv4 lookup local priority", asked: t.localRule, got: o.localRule.v4 });
+  if (t.rulesUnitEnabled !== o.rulesUnitEnabled)
+    out.push({ field: "rules unit enabled", asked: t.rulesUnitEnabled, got: o.rulesUnitEnabled });
   if (t.resolver) {
-    if (t.resolver.resolved !== o.resolver.resolved) out.push({ field: "systemd-resolved", asked: t.resolver.resolved, got: o.resolver.resolved });
-    if (JSON.stringify(t.resolver.resolvConf) !== JSON.stringify(o.resolver.resolvConf)) out.push({ field: RESOLV_CONF, asked: t.resolver.resolvConf, got: o.resolver.resolvConf });
+    if (t.resolver.resolved !== o.resolver.resolved)
+      out.push({ field: "systemd-resolved", asked: t.resolver.resolved, got: o.resolver.resolved });
+    if (JSON.stringify(t.resolver.resolvConf) !== JSON.stringify(o.resolver.resolvConf))
+      out.push({ field: RESOLV_CONF, asked: t.resolver.resolvConf, got: o.resolver.resolvConf });
   }
   return out;
 }

@@ -33,19 +33,35 @@ export interface ResolverState {
 
 const managedFiles = (d: ManagementVrfDesired, networkFiles: Record<string, string | null>) => {
   const p = paths(d);
-  return [p.netdev, p.network, p.sysctl, p.rulesUnit, ...Object.values(networkFiles).flatMap((f) => (f ? [p.dropIn(f)] : []))];
+  return [
+    p.netdev,
+    p.network,
+    p.sysctl,
+    p.rulesUnit,
+    ...Object.values(networkFiles).flatMap((f) => (f ? [p.dropIn(f)] : [])),
+  ];
 };
 
 export function probeFacts(d: ManagementVrfDesired): Record<string, Raw> {
   const p = paths(d);
-  const cat = (path: string) => sh`printf '\036file %s\n' ${path}; if [ -e ${path} ]; then cat ${path}; printf '\n\036end 0\n'; else printf '\n\036end 3\n'; fi`;
+  const cat = (path: string) =>
+    sh`printf '\036file %s\n' ${path}; if [ -e ${path} ]; then cat ${path}; printf '\n\036end 0\n'; else printf '\n\036end 3\n'; fi`;
   return {
     link: sh`ip -d -j link show dev ${d.name}`,
     slaves: sh`ip -j link show master ${d.name} 2>/dev/null || echo '[]'`,
-    networkFiles: join(d.interfaces.map((i) => sh`printf '%s ' ${i}; networkctl status ${i} 2>/dev/null | sed -n 's/^ *Network File: //p' | head -1; echo`)),
+    networkFiles: join(
+      d.interfaces.map(
+        (i) =>
+          sh`printf '%s ' ${i}; networkctl status ${i} 2>/dev/null | sed -n 's/^ *Network File: //p' | head -1; echo`,
+      ),
+    ),
     // Our drop-ins live beside whatever .network file networkd uses; list every candidate.
-    files: join([p.netdev, p.network, p.sysctl, p.rulesUnit].map(cat).concat(// VRF names are validated to [A-Za-z0-9_.:@-]: safe unquoted in this glob.
-      sh`for f in /etc/systemd/network/*.network.d/50-hosttune-vrf-${raw(d.name)}.conf; do [ -e "$f" ] || continue; printf '\036file %s\n' "$f"; cat "$f"; printf '\n\036end 0\n'; done`)),
+    files: join(
+      [p.netdev, p.network, p.sysctl, p.rulesUnit].map(cat).concat(
+        // VRF names are validated to [A-Za-z0-9_.:@-]: safe unquoted in this glob.
+        sh`for f in /etc/systemd/network/*.network.d/50-hosttune-vrf-${raw(d.name)}.conf; do [ -e "$f" ] || continue; printf '\036file %s\n' "$f"; cat "$f"; printf '\n\036end 0\n'; done`,
+      ),
+    ),
     sysctl: sh`sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept`,
     vrfSupport: sh`[ -d /sys/module/vrf ] || modinfo -n vrf`,
     resolved: sh`if ! systemctl cat systemd-resolved.service >/dev/null 2>&1; then echo absent; elif systemctl is-active -q systemd-resolved; then echo active; else echo inactive; fi`,
@@ -57,7 +73,6 @@ export function probeFacts(d: ManagementVrfDesired): Record<string, Raw> {
     vrfRoutes: sh`{ ip -j -4 route show table ${d.table} default; ip -j -6 route show table ${d.table} default; } 2>/dev/null | tr '\n' ' '`,
   };
 }
-
 
 function parseFiles(out: string): Record<string, string | null> {
   const files: Record<string, string | null> = {};
@@ -72,21 +87,31 @@ function parseFiles(out: string): Record<string, string | null> {
 }
 
 const localPrefs = (json: string) =>
-  (JSON.parse(json || "[]") as { priority: number; table?: string }[]).filter((r) => r.table === "local").map((r) => r.priority);
+  (JSON.parse(json || "[]") as { priority: number; table?: string }[])
+    .filter((r) => r.table === "local")
+    .map((r) => r.priority);
 
 export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObserved {
   const link = fact(facts, "link");
   const info = link.rc === 0 ? JSON.parse(link.out)[0] : null;
   if (!info && facts.vrfSupport && facts.vrfSupport.rc !== 0)
-    throw new Error("this kernel has no VRF support (no vrf module, CONFIG_NET_VRF); install the kernel's extra modules package (e.g. linux-modules-extra) or a kernel with VRF");
+    throw new Error(
+      "this kernel has no VRF support (no vrf module, CONFIG_NET_VRF); install the kernel's extra modules package (e.g. linux-modules-extra) or a kernel with VRF",
+    );
   const networkFiles = Object.fromEntries(
-    fact(facts, "networkFiles").out.split("\n").filter(Boolean).map((l) => {
-      const [i, f] = l.split(" ");
-      return [i, f || null];
-    }),
+    fact(facts, "networkFiles")
+      .out.split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        const [i, f] = l.split(" ");
+        return [i, f || null];
+      }),
   );
   for (const i of d.interfaces)
-    if (!networkFiles[i]) throw new Error(`interface ${i} is not managed by systemd-networkd (no .network file); hosttune persists the VRF through networkd, so configure ${i} there first`);
+    if (!networkFiles[i])
+      throw new Error(
+        `interface ${i} is not managed by systemd-networkd (no .network file); hosttune persists the VRF through networkd, so configure ${i} there first`,
+      );
   const found = parseFiles(fact(facts, "files").out);
   const files = Object.fromEntries(managedFiles(d, networkFiles).map((p) => [p, found[p] ?? null]));
   const [tcp, udp] = fact(facts, "sysctl").out.trim().split("\n");
@@ -108,10 +133,16 @@ export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObs
 function parseResolver(facts: Facts): ResolverState {
   const conf = facts.resolvConf;
   let resolvConf: ResolverState["resolvConf"] = { content: null };
-  if (conf && conf.rc === 0) resolvConf = conf.out.startsWith("link ") ? { link: conf.out.slice(5) } : { content: conf.out.slice("file\n".length) };
+  if (conf && conf.rc === 0)
+    resolvConf = conf.out.startsWith("link ")
+      ? { link: conf.out.slice(5) }
+      : { content: conf.out.slice("file\n".length) };
   return {
     resolved: (facts.resolved?.out.trim() as ResolverState["resolved"]) || "absent",
     resolvConf,
-    upstream: (facts.upstream?.out ?? "").split("\n").map((l) => l.trim()).filter(Boolean),
+    upstream: (facts.upstream?.out ?? "")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean),
   };
 }

@@ -3,7 +3,11 @@ import * as planner from "./plan";
 import * as probe from "./probe";
 import { managementVrfSchema, type ManagementVrfDesired } from "./schema";
 
-export const managementVrfSpec = defineSpec<ManagementVrfDesired, probe.ManagementVrfObserved, planner.ManagementVrfTarget>("ManagementVrf", managementVrfSchema, (d) => `vrf/${d.name}`, probe, planner, {
+export const managementVrfSpec = defineSpec<
+  ManagementVrfDesired,
+  probe.ManagementVrfObserved,
+  planner.ManagementVrfTarget
+>("ManagementVrf", managementVrfSchema, (d) => `vrf/${d.name}`, probe, planner, {
   commitConfirmed: {
     timeoutSeconds: (d) => d.confirmTimeout,
     // The full idempotent sequence back to what the host had when this change started.

@@ -37,21 +37,34 @@ export function renderRule(d: NicCoalescingDesired, ethtool: string): string {
 }
 
 export function want(d: NicCoalescingDesired, o: NicCoalescingObserved): NicCoalescingTarget {
-  const settings = Object.fromEntries(managed(d).map((p) => [p, d.settings[p as keyof Settings]])) as Partial<Record<Param, number | boolean>>;
+  const settings = Object.fromEntries(managed(d).map((p) => [p, d.settings[p as keyof Settings]])) as Partial<
+    Record<Param, number | boolean>
+  >;
   return { nics: Object.fromEntries(Object.keys(o.nics).map((n) => [n, settings])), rule: renderRule(d, o.ethtool) };
 }
 
 /** Back to what create found: each NIC's recorded values of the managed parameters, and the old rule file. */
-export function restore(d: NicCoalescingDesired, recorded: NicCoalescingObserved, current: NicCoalescingObserved): NicCoalescingTarget {
+export function restore(
+  d: NicCoalescingDesired,
+  recorded: NicCoalescingObserved,
+  current: NicCoalescingObserved,
+): NicCoalescingTarget {
   const nics: NicCoalescingTarget["nics"] = {};
   for (const [n, nic] of Object.entries(recorded.nics)) {
     if (!current.nics[n]) continue;
-    nics[n] = Object.fromEntries(managed(d).flatMap((p) => (typeof nic.values[p] === "number" || typeof nic.values[p] === "boolean" ? [[p, nic.values[p]]] : [])));
+    nics[n] = Object.fromEntries(
+      managed(d).flatMap((p) =>
+        typeof nic.values[p] === "number" || typeof nic.values[p] === "boolean" ? [[p, nic.values[p]]] : [],
+      ),
+    );
   }
   return { nics, rule: recorded.rule };
 }
 
-function differing(t: Partial<Record<Param, number | boolean>>, got: Partial<Record<Param, unknown>>): Partial<Record<Param, number | boolean>> {
+function differing(
+  t: Partial<Record<Param, number | boolean>>,
+  got: Partial<Record<Param, unknown>>,
+): Partial<Record<Param, number | boolean>> {
   return Object.fromEntries(Object.entries(t).filter(([p, v]) => got[p as Param] !== v));
 }
 
@@ -61,7 +74,10 @@ export function plan(t: NicCoalescingTarget, o: NicCoalescingObserved, d: NicCoa
     const change = differing(settings, o.nics[n]?.values ?? {});
     if (Object.keys(change).length === 0) continue;
     const args = ethtoolArgs(change);
-    steps.push({ describe: `ethtool -C ${n} ${args.join(" ")} (driver ${o.nics[n].driver})`, run: sh`${o.ethtool} -C ${n} ${args}` });
+    steps.push({
+      describe: `ethtool -C ${n} ${args.join(" ")} (driver ${o.nics[n].driver})`,
+      run: sh`${o.ethtool} -C ${n} ${args}`,
+    });
   }
   return [...steps, ...udevRuleFileSteps(`${RULES_DIR}/${d.ruleFile}`, t.rule, o.rule)];
 }

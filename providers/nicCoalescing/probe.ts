@@ -91,7 +91,11 @@ export function parseNics(out: string): Record<string, Nic> {
   return nics;
 }
 
-export function selects(d: Pick<NicCoalescingDesired, "interface" | "match" | "driver">, name: string, nic: Nic): boolean {
+export function selects(
+  d: Pick<NicCoalescingDesired, "interface" | "match" | "driver">,
+  name: string,
+  nic: Nic,
+): boolean {
   if (d.interface && name !== d.interface) return false;
   if (d.match && !globMatch(d.match, name)) return false;
   return !d.driver || nic.driver === d.driver;
@@ -105,8 +109,14 @@ export function managed(d: NicCoalescingDesired): Param[] {
 function checkSupport(name: string, nic: Nic, d: NicCoalescingDesired, ethtoolVersion: string) {
   if (nic.error) throw new Error(`ethtool -c ${name} (driver ${nic.driver}) failed: ${nic.error}`);
   for (const p of managed(d)) {
-    if (!(p in nic.values)) throw new Error(`${name} (driver ${nic.driver}): this host's ${ethtoolVersion} does not know coalescing parameter ${p}; remove it or upgrade ethtool`);
-    if (nic.values[p] === null) throw new Error(`${name} (driver ${nic.driver}) does not support coalescing parameter ${p} (ethtool -c shows n/a); remove it for this NIC`);
+    if (!(p in nic.values))
+      throw new Error(
+        `${name} (driver ${nic.driver}): this host's ${ethtoolVersion} does not know coalescing parameter ${p}; remove it or upgrade ethtool`,
+      );
+    if (nic.values[p] === null)
+      throw new Error(
+        `${name} (driver ${nic.driver}) does not support coalescing parameter ${p} (ethtool -c shows n/a); remove it for this NIC`,
+      );
   }
 }
 
@@ -117,7 +127,11 @@ export function observe(facts: Facts, d: NicCoalescingDesired): NicCoalescingObs
   const all = parseNics(fact(facts, "nics").out);
   const nics = Object.fromEntries(Object.entries(all).filter(([n, nic]) => selects(d, n, nic)));
   if (d.interface && !nics[d.interface])
-    throw new Error(all[d.interface] ? `interface ${d.interface} has driver ${all[d.interface].driver}, not ${d.driver}` : `interface ${d.interface} does not exist (NICs here: ${Object.keys(all).join(", ") || "none"})`);
+    throw new Error(
+      all[d.interface]
+        ? `interface ${d.interface} has driver ${all[d.interface].driver}, not ${d.driver}`
+        : `interface ${d.interface} does not exist (NICs here: ${Object.keys(all).join(", ") || "none"})`,
+    );
   for (const [n, nic] of Object.entries(nics)) checkSupport(n, nic, d, version ?? "ethtool");
   const rule = fact(facts, "rule");
   return { ethtool: path, nics, rule: fileContent(rule) };

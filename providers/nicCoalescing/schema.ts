@@ -3,12 +3,29 @@ import { fileName, interfaceName, nameGlob } from "../core/names";
 
 /** Numeric coalescing parameters, by their `ethtool -C` names. */
 export const NUMERIC_PARAMS = [
-  "rx-usecs", "rx-frames", "rx-usecs-irq", "rx-frames-irq",
-  "tx-usecs", "tx-frames", "tx-usecs-irq", "tx-frames-irq",
-  "stats-block-usecs", "sample-interval", "pkt-rate-low", "pkt-rate-high",
-  "rx-usecs-low", "rx-frames-low", "tx-usecs-low", "tx-frames-low",
-  "rx-usecs-high", "rx-frames-high", "tx-usecs-high", "tx-frames-high",
-  "tx-aggr-max-bytes", "tx-aggr-max-frames", "tx-aggr-time-usecs",
+  "rx-usecs",
+  "rx-frames",
+  "rx-usecs-irq",
+  "rx-frames-irq",
+  "tx-usecs",
+  "tx-frames",
+  "tx-usecs-irq",
+  "tx-frames-irq",
+  "stats-block-usecs",
+  "sample-interval",
+  "pkt-rate-low",
+  "pkt-rate-high",
+  "rx-usecs-low",
+  "rx-frames-low",
+  "tx-usecs-low",
+  "tx-frames-low",
+  "rx-usecs-high",
+  "rx-frames-high",
+  "tx-usecs-high",
+  "tx-frames-high",
+  "tx-aggr-max-bytes",
+  "tx-aggr-max-frames",
+  "tx-aggr-time-usecs",
 ] as const;
 /** On/off parameters. */
 export const BOOLEAN_PARAMS = ["adaptive-rx", "adaptive-tx", "cqe-mode-rx", "cqe-mode-tx"] as const;
@@ -22,8 +39,13 @@ const u32 = z.number().int("must be an integer").min(0, "must be >= 0").max(4294
 
 export const settingsSchema = z
   .object({
-    ...(Object.fromEntries(NUMERIC_PARAMS.map((p) => [p, u32.optional()])) as Record<NumericParam, z.ZodOptional<typeof u32>>),
-    ...(Object.fromEntries(BOOLEAN_PARAMS.map((p) => [p, z.boolean({ invalid_type_error: "must be true or false" }).optional()])) as Record<BooleanParam, z.ZodOptional<z.ZodBoolean>>),
+    ...(Object.fromEntries(NUMERIC_PARAMS.map((p) => [p, u32.optional()])) as Record<
+      NumericParam,
+      z.ZodOptional<typeof u32>
+    >),
+    ...(Object.fromEntries(
+      BOOLEAN_PARAMS.map((p) => [p, z.boolean({ invalid_type_error: "must be true or false" }).optional()]),
+    ) as Record<BooleanParam, z.ZodOptional<z.ZodBoolean>>),
   })
   .strict()
   .refine((s) => Object.values(s).some((v) => v !== undefined), "must set at least one coalescing parameter");
@@ -46,7 +68,10 @@ export const nicCoalescingSchema = z
     ruleFile: fileName(".rules").optional(),
   })
   .strict()
-  .refine((d) => d.interface || d.match || d.driver, { message: "needs interface, match or driver", path: ["interface"] })
+  .refine((d) => d.interface || d.match || d.driver, {
+    message: "needs interface, match or driver",
+    path: ["interface"],
+  })
   .refine((d) => !(d.interface && d.match), { message: "give either interface or match, not both", path: ["match"] })
   .transform((d) => ({ ...d, ruleFile: d.ruleFile ?? defaultRuleFile(d) }));
 

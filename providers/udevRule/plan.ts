@@ -30,7 +30,13 @@ export function triggerCommand(t: NonNullable<UdevRuleDesired["trigger"]>) {
 
 export function plan(t: UdevRuleTarget, o: UdevRuleObserved, d: UdevRuleDesired): Step[] {
   const steps = udevRuleFileSteps(`${RULES_DIR}/${d.fileName}`, t.file, o.file);
-  if (steps.length && d.trigger) steps.push({ describe: `udevadm trigger (${Object.entries(d.trigger).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")})`, run: triggerCommand(d.trigger) });
+  if (steps.length && d.trigger)
+    steps.push({
+      describe: `udevadm trigger (${Object.entries(d.trigger)
+        .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
+        .join(", ")})`,
+      run: triggerCommand(d.trigger),
+    });
   return steps;
 }
 

@@ -36,5 +36,8 @@ export function observe(facts: Facts): UdevRuleObserved {
   const file = fact(facts, "file");
   const verify = fact(facts, "verify");
   if (verify.rc === 2) throw new Error(`cannot stage the rule for udev's check: ${verify.out.trim()}`);
-  return { file: fileContent(file), rejected: verify.rc === 0 ? null : verify.out.trim() || `udevadm rejected the rule (rc ${verify.rc})` };
+  return {
+    file: fileContent(file),
+    rejected: verify.rc === 0 ? null : verify.out.trim() || `udevadm rejected the rule (rc ${verify.rc})`,
+  };
 }

@@ -11,7 +11,12 @@ export interface UdevRuleArgs {
   content?: pulumi.Input<string>;
   rules?: pulumi.Input<Clause[][]>;
   /** Trigger after writing, scoped (subsystem, sysname glob, properties); reload always happens. */
-  trigger?: pulumi.Input<{ action?: "add" | "change"; subsystem?: string; sysname?: string; properties?: Record<string, string> }>;
+  trigger?: pulumi.Input<{
+    action?: "add" | "change";
+    subsystem?: string;
+    sysname?: string;
+    properties?: Record<string, string>;
+  }>;
 }
 
 /** A udev rule file, checked by udev before it goes live, reloaded and optionally triggered. */

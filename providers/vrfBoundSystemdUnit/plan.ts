@@ -30,26 +30,41 @@ export function renderDropIn(d: VrfBoundSystemdUnitDesired, o: VrfBoundSystemdUn
   ].join("\n");
 }
 
-const restarting = (d: VrfBoundSystemdUnitDesired, o: VrfBoundSystemdUnitObserved) => d.restart === "now" && o.activeState === "active";
+const restarting = (d: VrfBoundSystemdUnitDesired, o: VrfBoundSystemdUnitObserved) =>
+  d.restart === "now" && o.activeState === "active";
 
 export function want(d: VrfBoundSystemdUnitDesired, o: VrfBoundSystemdUnitObserved): VrfBoundSystemdUnitTarget {
   return { dropIn: renderDropIn(d, o), pidVrf: restarting(d, o) ? d.vrf : null };
 }
 
-export function restore(d: VrfBoundSystemdUnitDesired, recorded: VrfBoundSystemdUnitObserved, current: VrfBoundSystemdUnitObserved): VrfBoundSystemdUnitTarget {
+export function restore(
+  d: VrfBoundSystemdUnitDesired,
+  recorded: VrfBoundSystemdUnitObserved,
+  current: VrfBoundSystemdUnitObserved,
+): VrfBoundSystemdUnitTarget {
   return { dropIn: recorded.dropIn, pidVrf: restarting(d, current) ? recorded.pidVrf : null };
 }
 
-export function plan(t: VrfBoundSystemdUnitTarget, o: VrfBoundSystemdUnitObserved, d: VrfBoundSystemdUnitDesired): Step[] {
+export function plan(
+  t: VrfBoundSystemdUnitTarget,
+  o: VrfBoundSystemdUnitObserved,
+  d: VrfBoundSystemdUnitDesired,
+): Step[] {
   const steps: Step[] = fileSteps(`${dropInDir(d.unit)}/${d.dropInName}`, t.dropIn, o.dropIn);
   if (steps.length) steps.push({ describe: "systemctl daemon-reload", run: sh`systemctl daemon-reload` });
-  if (t.pidVrf !== null && (steps.length || o.pidVrf !== t.pidVrf)) steps.push({ describe: `systemctl restart ${d.unit}`, run: sh`systemctl restart ${d.unit}` });
+  if (t.pidVrf !== null && (steps.length || o.pidVrf !== t.pidVrf))
+    steps.push({ describe: `systemctl restart ${d.unit}`, run: sh`systemctl restart ${d.unit}` });
   return steps;
 }
 
 export function drift(t: VrfBoundSystemdUnitTarget, o: VrfBoundSystemdUnitObserved): Drift[] {
   const out: Drift[] = [];
   if (o.dropIn !== t.dropIn) out.push({ field: "drop-in", asked: t.dropIn, got: o.dropIn });
-  if (t.pidVrf !== null && o.pidVrf !== t.pidVrf) out.push({ field: `VRF of the main process (pid ${o.mainPid})`, asked: t.pidVrf || "default", got: o.pidVrf || "default" });
+  if (t.pidVrf !== null && o.pidVrf !== t.pidVrf)
+    out.push({
+      field: `VRF of the main process (pid ${o.mainPid})`,
+      asked: t.pidVrf || "default",
+      got: o.pidVrf || "default",
+    });
   return out;
 }

@@ -31,15 +31,28 @@ export function probeFacts(d: VrfBoundSystemdUnitDesired): Record<string, Raw> {
 }
 
 function props(text: string): Record<string, string> {
-  return Object.fromEntries(text.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  return Object.fromEntries(
+    text
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
 }
 
 export function observe(facts: Facts, d: VrfBoundSystemdUnitDesired): VrfBoundSystemdUnitObserved {
   const show = props(fact(facts, "show").out);
-  if (show.LoadState !== "loaded") throw new Error(`unit ${d.unit} is not loaded (LoadState=${show.LoadState ?? "?"}); install it or fix the unit name`);
+  if (show.LoadState !== "loaded")
+    throw new Error(
+      `unit ${d.unit} is not loaded (LoadState=${show.LoadState ?? "?"}); install it or fix the unit name`,
+    );
   const vrf = fact(facts, "vrf");
   const kind = vrf.rc === 0 ? (JSON.parse(vrf.out)[0]?.linkinfo?.info_kind as string | undefined) : undefined;
-  if (kind !== "vrf") throw new Error(vrf.rc !== 0 ? `VRF ${d.vrf} does not exist; create it first (ManagementVrf)` : `${d.vrf} is a ${kind ?? "plain"} device, not a VRF`);
+  if (kind !== "vrf")
+    throw new Error(
+      vrf.rc !== 0
+        ? `VRF ${d.vrf} does not exist; create it first (ManagementVrf)`
+        : `${d.vrf} is a ${kind ?? "plain"} device, not a VRF`,
+    );
   if (show.User && show.User !== "root")
     throw new Error(`unit ${d.unit} runs as User=${show.User}; ip vrf exec needs root, so it cannot wrap this unit`);
   const dropIn = fact(facts, "dropIn");

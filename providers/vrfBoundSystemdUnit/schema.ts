@@ -9,7 +9,10 @@ export const vrfBoundSystemdUnitSchema = z
       .regex(/^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.service$/, "must be a systemd service name ending in .service")
       // iproute2 finds a VRF's cgroup by searching for "/vrf": a unit or slice named vrf* lands
       // in the wrong cgroup and its children survive `systemctl stop`.
-      .refine((u) => !u.startsWith("vrf"), "must not start with 'vrf' (iproute2's ip vrf exec misplaces such units' cgroups)"),
+      .refine(
+        (u) => !u.startsWith("vrf"),
+        "must not start with 'vrf' (iproute2's ip vrf exec misplaces such units' cgroups)",
+      ),
     /** The VRF device (a ManagementVrf's name). */
     vrf: interfaceName,
     /** now: restart the running service at once; onNextStart/never: the change applies when it next starts. */

@@ -26,15 +26,27 @@ afterAll(async () => {
 
 describe("bad input", () => {
   it("an unknown qdisc is refused in check, naming the field", async () => {
-    await expectRejected("e2e-bad-qdisc", fleetConfig({ defaultQdisc: { qdisc: "bogus" } }), /qdisc[^\n]*must be one of/);
+    await expectRejected(
+      "e2e-bad-qdisc",
+      fleetConfig({ defaultQdisc: { qdisc: "bogus" } }),
+      /qdisc[^\n]*must be one of/,
+    );
   });
 
   it("a file name with a path part is refused", async () => {
-    await expectRejected("e2e-bad-file", fleetConfig({ defaultQdisc: { qdisc: "fq", fileName: "../../etc/passwd.conf" } }), /fileName[^\n]*plain file name/);
+    await expectRejected(
+      "e2e-bad-file",
+      fleetConfig({ defaultQdisc: { qdisc: "fq", fileName: "../../etc/passwd.conf" } }),
+      /fileName[^\n]*plain file name/,
+    );
   });
 
   it("a file name with '..' is refused", async () => {
-    await expectRejected("e2e-bad-dots", fleetConfig({ defaultQdisc: { qdisc: "fq", fileName: "x..conf" } }), /fileName[^\n]*'\.\.'/);
+    await expectRejected(
+      "e2e-bad-dots",
+      fleetConfig({ defaultQdisc: { qdisc: "fq", fileName: "x..conf" } }),
+      /fileName[^\n]*'\.\.'/,
+    );
   });
 
   it("a host that does not answer is a connect error naming it", async () => {
@@ -44,6 +56,10 @@ describe("bad input", () => {
 
   it("a wrong host key is refused, naming the host and both fingerprints", async () => {
     const cfg = fleetConfig({ defaultQdisc: { qdisc: "fq" } }, [{ ...vm1, hostKey: vm2.hostKey }]);
-    await expectRejected("e2e-bad-hostkey", cfg, new RegExp(`root@127\\.0\\.0\\.1:${vm1.port}: host key mismatch: the host offered SHA256:`));
+    await expectRejected(
+      "e2e-bad-hostkey",
+      cfg,
+      new RegExp(`root@127\\.0\\.0\\.1:${vm1.port}: host key mismatch: the host offered SHA256:`),
+    );
   });
 });

@@ -10,8 +10,20 @@ const RULE = "/etc/udev/rules.d/60-hosttune-bfq-sd_.rules";
 
 /** sd* disks by rotational flag: { rotational: "sda", solid: "sdb" } (names can swap). */
 function disks(vm: (typeof vms)[number]) {
-  const lines = onVm(vm, "for b in /sys/block/sd*; do echo $(basename $b) $(cat $b/queue/rotational) $(cat $b/queue/scheduler); done").trim().split("\n");
-  const by = Object.fromEntries(lines.map((l) => l.split(" ")).map(([n, rot, ...s]) => [rot === "1" ? "rotational" : "solid", { name: n, scheduler: /\[(\S+)\]/.exec(s.join(" "))![1] }]));
+  const lines = onVm(
+    vm,
+    "for b in /sys/block/sd*; do echo $(basename $b) $(cat $b/queue/rotational) $(cat $b/queue/scheduler); done",
+  )
+    .trim()
+    .split("\n");
+  const by = Object.fromEntries(
+    lines
+      .map((l) => l.split(" "))
+      .map(([n, rot, ...s]) => [
+        rot === "1" ? "rotational" : "solid",
+        { name: n, scheduler: /\[(\S+)\]/.exec(s.join(" "))![1] },
+      ]),
+  );
   return by as Record<"rotational" | "solid", { name: string; scheduler: string }>;
 }
 const original: Record<string, ReturnType<typeof disks>> = {};
@@ -32,7 +44,9 @@ describe("BfqScheduler on the lab fleet", () => {
       const d = disks(vm);
       expect(d.rotational.scheduler).toBe("bfq");
       expect(d.solid.scheduler).toBe(original[vm.name].solid.scheduler);
-      expect(onVm(vm, `cat ${RULE}`)).toMatch(/KERNEL=="sd\*", ATTR\{queue\/rotational\}=="1", ATTR\{queue\/scheduler\}="bfq"/);
+      expect(onVm(vm, `cat ${RULE}`)).toMatch(
+        /KERNEL=="sd\*", ATTR\{queue\/rotational\}=="1", ATTR\{queue\/scheduler\}="bfq"/,
+      );
     }
     await stack.preview({ expectNoChanges: true, color: "never" });
   });

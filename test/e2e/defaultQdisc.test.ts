@@ -26,14 +26,18 @@ function expectOneConnectionPerVm(log: ReturnType<ReturnType<typeof sshLog>>) {
   for (const [key, n] of Object.entries(per)) expect(n, `handshakes by plugin:port ${key}`).toBe(1);
   // Every VM was reached by every deployment (plugin process) that ran.
   const pids = new Set(log.map((e) => e.pid));
-  for (const pid of pids) expect(new Set(log.filter((e) => e.pid === pid).map((e) => e.port))).toEqual(new Set(vms.map((v) => v.port)));
+  for (const pid of pids)
+    expect(new Set(log.filter((e) => e.pid === pid).map((e) => e.port))).toEqual(new Set(vms.map((v) => v.port)));
 }
 
 beforeAll(async () => {
   for (const vm of vms) {
     // An existing, up tap device with the old default: reapplyTo must convert it.
     onVm(vm, "ip tuntap add dev tap-e2e mode tap && ip link set tap-e2e up");
-    original[vm.name] = { runtime: onVm(vm, "sysctl -n net.core.default_qdisc").trim(), files: onVm(vm, "ls /etc/sysctl.d") };
+    original[vm.name] = {
+      runtime: onVm(vm, "sysctl -n net.core.default_qdisc").trim(),
+      files: onVm(vm, "ls /etc/sysctl.d"),
+    };
   }
   const config = fleetConfig({ defaultQdisc: { qdisc: "noqueue", reapplyTo: "tap-*" } });
   // The last VM is reached as a non-root user with passwordless sudo.
@@ -48,7 +52,8 @@ afterAll(async () => {
 
 describe("DefaultQdisc on the lab fleet", () => {
   it("up sets the value at runtime, in the file, and on existing matched devices, with one SSH connection per VM per deployment", async () => {
-    for (const vm of vms) expect(qdiscState(vm)).toMatchObject({ runtime: "fq_codel", file: "ABSENT\n", tap: "fq_codel" });
+    for (const vm of vms)
+      expect(qdiscState(vm)).toMatchObject({ runtime: "fq_codel", file: "ABSENT\n", tap: "fq_codel" });
     const log = sshLog();
     const r = await stack.up({ color: "never" });
     expect(r.summary.resourceChanges).toMatchObject({ create: vms.length + 1 }); // + the stack

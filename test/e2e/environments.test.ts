@@ -29,7 +29,10 @@ describe("two environments from one program", () => {
   });
 
   it("each stack's preview connects only to its own hosts", async () => {
-    for (const [s, vm] of [[lab, vm1], [staging, vm2]] as const) {
+    for (const [s, vm] of [
+      [lab, vm1],
+      [staging, vm2],
+    ] as const) {
       const log = sshLog();
       await s.preview({ expectNoChanges: true, color: "never" });
       expect(new Set(log().map((e) => e.port))).toEqual(new Set([vm.port]));

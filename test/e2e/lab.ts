@@ -33,8 +33,24 @@ export function labVms(): LabVm[] {
 export function onVm(vm: LabVm, command: string): string {
   return execFileSync(
     "ssh",
-    ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${join(LAB_DIR, "known_hosts")}`, "-o", "LogLevel=ERROR",
-      "-o", "ConnectTimeout=10", "-i", join(LAB_DIR, "id_ed25519"), "-p", String(vm.port), "root@127.0.0.1", command],
+    [
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      `UserKnownHostsFile=${join(LAB_DIR, "known_hosts")}`,
+      "-o",
+      "LogLevel=ERROR",
+      "-o",
+      "ConnectTimeout=10",
+      "-i",
+      join(LAB_DIR, "id_ed25519"),
+      "-p",
+      String(vm.port),
+      "root@127.0.0.1",
+      command,
+    ],
     { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
 }
@@ -45,9 +61,20 @@ export interface FleetConfig {
 }
 
 /** The lab's hosts as stack config, with the lab key. */
-export function fleetConfig(tuning: Record<string, unknown>, vms = labVms(), overrides: Record<string, unknown> = {}): FleetConfig & { privateKeyPath: string } {
+export function fleetConfig(
+  tuning: Record<string, unknown>,
+  vms = labVms(),
+  overrides: Record<string, unknown> = {},
+): FleetConfig & { privateKeyPath: string } {
   return {
-    hosts: vms.map((vm) => ({ name: vm.name, host: "127.0.0.1", port: vm.port, user: "root", hostKey: vm.hostKey, ...overrides })),
+    hosts: vms.map((vm) => ({
+      name: vm.name,
+      host: "127.0.0.1",
+      port: vm.port,
+      user: "root",
+      hostKey: vm.hostKey,
+      ...overrides,
+    })),
     tuning,
     privateKeyPath: join(LAB_DIR, "id_ed25519"),
   };
@@ -60,7 +87,12 @@ export async function labStack(name: string, config: Record<string, unknown>): P
   const { openStack } = await import("../../cli/hosttune");
   const stack = await openStack(name);
   await stack.setAllConfig(
-    Object.fromEntries(Object.entries(config).map(([k, v]) => [`hosttune:${k}`, { value: typeof v === "string" ? v : JSON.stringify(v) }])),
+    Object.fromEntries(
+      Object.entries(config).map(([k, v]) => [
+        `hosttune:${k}`,
+        { value: typeof v === "string" ? v : JSON.stringify(v) },
+      ]),
+    ),
   );
   return stack;
 }
@@ -76,7 +108,11 @@ export function sshLog(): () => { pid: number; host: string; port: number }[] {
     } catch {
       return [];
     }
-    return text.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    return text
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   };
 }
 
@@ -109,7 +145,10 @@ export async function rebootVm(vm: LabVm, timeoutMs = 300_000): Promise<void> {
   for (;;) {
     await new Promise((r) => setTimeout(r, 3000));
     try {
-      const now = onVm(vm, "cat /proc/sys/kernel/random/boot_id; systemctl is-system-running --wait >/dev/null 2>&1; true").trim();
+      const now = onVm(
+        vm,
+        "cat /proc/sys/kernel/random/boot_id; systemctl is-system-running --wait >/dev/null 2>&1; true",
+      ).trim();
       if (now !== bootId) return;
     } catch {
       // Not up yet.

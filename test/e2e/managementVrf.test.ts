@@ -12,18 +12,31 @@ let stack: Stack;
 const original: Record<string, string> = {};
 
 const netState = (vm: (typeof vms)[number]) =>
-  onVm(vm, "ip -br link | awk '{print $1}'; ip route; ip -6 rule | grep -v l3mdev; ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; ls /etc/systemd/network; readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved");
+  onVm(
+    vm,
+    "ip -br link | awk '{print $1}'; ip route; ip -6 rule | grep -v l3mdev; ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; ls /etc/systemd/network; readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved",
+  );
 
 beforeAll(async () => {
   for (const vm of vms) {
-    onVm(vm, `echo ${Buffer.from(SERVICE).toString("base64")} | base64 -d > /etc/systemd/system/${UNIT} && systemctl daemon-reload && systemctl start ${UNIT}`);
+    onVm(
+      vm,
+      `echo ${Buffer.from(SERVICE).toString("base64")} | base64 -d > /etc/systemd/system/${UNIT} && systemctl daemon-reload && systemctl start ${UNIT}`,
+    );
     original[vm.name] = netState(vm);
   }
   stack = await labStack(
     "e2e-vrf",
     fleetConfig({
       // The lab's resolved has no upstream servers (isolated network): name one.
-      managementVrf: { name: "mgmt", table: 1000, interfaces: ["enp0s2"], confirmTimeout: 60, resolver: "disableResolved", nameservers: ["10.0.2.3"] },
+      managementVrf: {
+        name: "mgmt",
+        table: 1000,
+        interfaces: ["enp0s2"],
+        confirmTimeout: 60,
+        resolver: "disableResolved",
+        nameservers: ["10.0.2.3"],
+      },
       vrfBoundUnits: [{ unit: UNIT, vrf: "mgmt" }],
     }),
   );
@@ -31,15 +44,23 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
-  for (const vm of vms) onVm(vm, `systemctl stop ${UNIT}; rm -f /etc/systemd/system/${UNIT}; systemctl daemon-reload; true`);
+  for (const vm of vms)
+    onVm(vm, `systemctl stop ${UNIT}; rm -f /etc/systemd/system/${UNIT}; systemctl daemon-reload; true`);
 });
 
 describe("ManagementVrf on the lab fleet", () => {
   it("a change that cuts SSH (no l3mdev accept for sshd) is rolled back by the host, with a clear error", async () => {
     const vm = vms[vms.length - 1];
-    const s = await labStack("e2e-vrf-broken", fleetConfig({ managementVrf: { interfaces: ["enp0s2"], l3mdevAccept: { tcp: false }, confirmTimeout: 30 } }, [vm]));
+    const s = await labStack(
+      "e2e-vrf-broken",
+      fleetConfig({ managementVrf: { interfaces: ["enp0s2"], l3mdevAccept: { tcp: false }, confirmTimeout: 30 } }, [
+        vm,
+      ]),
+    );
     const msg = await upFailure(s);
-    expect(msg).toMatch(/no fresh SSH connection could confirm the change within 30s, so the host rolled it back by itself \(job result: rolled-back\)/);
+    expect(msg).toMatch(
+      /no fresh SSH connection could confirm the change within 30s, so the host rolled it back by itself \(job result: rolled-back\)/,
+    );
     expect(netState(vm)).toBe(original[vm.name]);
     await s.workspace.removeStack(s.name, { force: true });
   });
@@ -55,7 +76,9 @@ describe("ManagementVrf on the lab fleet", () => {
       expect(onVm(vm, "ip -br addr show dev mgmt")).toMatch(/127\.0\.0\.1\/8 ::1\/128/);
       expect(onVm(vm, `ip vrf identify $(systemctl show -p MainPID --value ${UNIT})`).trim()).toBe("mgmt");
       expect(onVm(vm, "systemctl is-active systemd-resolved || true").trim()).toBe("inactive");
-      expect(onVm(vm, "test -L /etc/resolv.conf && echo link || cat /etc/resolv.conf")).toMatch(/^nameserver 10\.0\.2\.3$/m);
+      expect(onVm(vm, "test -L /etc/resolv.conf && echo link || cat /etc/resolv.conf")).toMatch(
+        /^nameserver 10\.0\.2\.3$/m,
+      );
     }
     await stack.preview({ expectNoChanges: true, color: "never" });
   });

@@ -37,7 +37,11 @@ describe("NicCoalescing on the lab fleet", () => {
     await stack.up({ color: "never" });
     for (const vm of vms) {
       const nsim = coalesce(vm, "eni11np1");
-      expect([value(nsim, "rx-usecs"), value(nsim, "tx-usecs"), value(nsim, "tx-frames")]).toEqual(["50", "150", "128"]);
+      expect([value(nsim, "rx-usecs"), value(nsim, "tx-usecs"), value(nsim, "tx-frames")]).toEqual([
+        "50",
+        "150",
+        "128",
+      ]);
       expect(value(coalesce(vm, "enp0s3"), "rx-usecs")).toBe("100");
       expect(onVm(vm, RULES)).toMatch(/85-hosttune-coalesce-enp0s3\.rules[\s\S]*85-hosttune-coalesce-netdevsim\.rules/);
     }
@@ -77,7 +81,10 @@ describe("NicCoalescing failures leave the host unchanged", () => {
 
   it("a parameter the driver does not support (e1000e tx-usecs) is refused before any change", async () => {
     const before = state();
-    const s = await labStack("e2e-coalesce-unsupported", fleetConfig({ nicCoalescing: [{ interface: "enp0s3", settings: { "rx-usecs": 60, "tx-usecs": 10 } }] }, [vm]));
+    const s = await labStack(
+      "e2e-coalesce-unsupported",
+      fleetConfig({ nicCoalescing: [{ interface: "enp0s3", settings: { "rx-usecs": 60, "tx-usecs": 10 } }] }, [vm]),
+    );
     expect(await upFailure(s)).toMatch(/enp0s3 \(driver e1000e\) does not support coalescing parameter tx-usecs/);
     expect(state()).toEqual(before);
     await s.workspace.removeStack(s.name, { force: true });
@@ -85,7 +92,12 @@ describe("NicCoalescing failures leave the host unchanged", () => {
 
   it("a value the driver accepts but does not keep (netdevsim cqe-mode-rx) fails with asked vs got, and is rolled back", async () => {
     const before = state();
-    const s = await labStack("e2e-coalesce-ignored", fleetConfig({ nicCoalescing: [{ driver: "netdevsim", settings: { "rx-usecs": 33, "cqe-mode-rx": true } }] }, [vm]));
+    const s = await labStack(
+      "e2e-coalesce-ignored",
+      fleetConfig({ nicCoalescing: [{ driver: "netdevsim", settings: { "rx-usecs": 33, "cqe-mode-rx": true } }] }, [
+        vm,
+      ]),
+    );
     const msg = await upFailure(s);
     expect(msg).toMatch(/eni11np1 \(driver netdevsim\) cqe-mode-rx: asked true, got false/);
     expect(msg).toMatch(/rolled back/);

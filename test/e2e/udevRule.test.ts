@@ -7,7 +7,8 @@ import { fleetConfig, labStack, labVms, onVm, upFailure } from "./lab";
 
 const vms = labVms();
 const FILE = "/etc/udev/rules.d/90-tap.rules";
-const TAP = 'ACTION=="add|change", SUBSYSTEM=="net", KERNEL=="tap*", RUN+="/sbin/tc qdisc replace dev $env{INTERFACE} root handle 1000: noqueue"';
+const TAP =
+  'ACTION=="add|change", SUBSYSTEM=="net", KERNEL=="tap*", RUN+="/sbin/tc qdisc replace dev $env{INTERFACE} root handle 1000: noqueue"';
 let stack: Stack;
 
 const rootQdisc = (vm: (typeof vms)[number], dev: string) => {
@@ -19,7 +20,12 @@ const defaultQdisc = (vm: (typeof vms)[number]) => onVm(vm, "sysctl -n net.core.
 
 beforeAll(async () => {
   for (const vm of vms) onVm(vm, "ip tuntap add dev tapold mode tap && ip link set tapold up");
-  stack = await labStack("e2e-udev", fleetConfig({ udevRules: [{ fileName: "90-tap.rules", content: TAP, trigger: { subsystem: "net", sysname: "tap*" } }] }));
+  stack = await labStack(
+    "e2e-udev",
+    fleetConfig({
+      udevRules: [{ fileName: "90-tap.rules", content: TAP, trigger: { subsystem: "net", sysname: "tap*" } }],
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -58,8 +64,13 @@ describe("UdevRule on the lab fleet", () => {
   it("a rule udev rejects fails with udev's message and writes nothing", async () => {
     const vm = vms[0];
     const before = onVm(vm, "ls /etc/udev/rules.d");
-    const s = await labStack("e2e-udev-bad", fleetConfig({ udevRules: [{ fileName: "91-bad.rules", content: 'SUBSYSTEM=="net", FOO="bar"\n' }] }, [vm]));
-    expect(await upFailure(s)).toMatch(/udev rejects 91-bad\.rules; nothing was changed\. udev says: .*91-bad\.rules:1 Invalid key 'FOO'/);
+    const s = await labStack(
+      "e2e-udev-bad",
+      fleetConfig({ udevRules: [{ fileName: "91-bad.rules", content: 'SUBSYSTEM=="net", FOO="bar"\n' }] }, [vm]),
+    );
+    expect(await upFailure(s)).toMatch(
+      /udev rejects 91-bad\.rules; nothing was changed\. udev says: .*91-bad\.rules:1 Invalid key 'FOO'/,
+    );
     expect(onVm(vm, "ls /etc/udev/rules.d")).toBe(before);
     await s.workspace.removeStack(s.name, { force: true });
   });

@@ -10,17 +10,25 @@ const UNIT = "hosttune-e2e-sleeper.service";
 const SERVICE = `[Unit]\nDescription=hosttune e2e sleeper\n[Service]\nExecStart=-/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n`;
 let stack: Stack;
 
-const vrfOfMain = (vm: (typeof vms)[number]) => onVm(vm, `ip vrf identify $(systemctl show -p MainPID --value ${UNIT})`).trim();
+const vrfOfMain = (vm: (typeof vms)[number]) =>
+  onVm(vm, `ip vrf identify $(systemctl show -p MainPID --value ${UNIT})`).trim();
 
 beforeAll(async () => {
   for (const vm of vms)
-    onVm(vm, `ip link add e2evrf type vrf table 1100 && ip link set e2evrf up && echo ${Buffer.from(SERVICE).toString("base64")} | base64 -d > /etc/systemd/system/${UNIT} && systemctl daemon-reload && systemctl start ${UNIT}`);
+    onVm(
+      vm,
+      `ip link add e2evrf type vrf table 1100 && ip link set e2evrf up && echo ${Buffer.from(SERVICE).toString("base64")} | base64 -d > /etc/systemd/system/${UNIT} && systemctl daemon-reload && systemctl start ${UNIT}`,
+    );
   stack = await labStack("e2e-vrfunit", fleetConfig({ vrfBoundUnits: [{ unit: UNIT, vrf: "e2evrf" }] }));
 });
 
 afterAll(async () => {
   await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
-  for (const vm of vms) onVm(vm, `systemctl stop ${UNIT}; rm -f /etc/systemd/system/${UNIT}; systemctl daemon-reload; ip link del e2evrf; true`);
+  for (const vm of vms)
+    onVm(
+      vm,
+      `systemctl stop ${UNIT}; rm -f /etc/systemd/system/${UNIT}; systemctl daemon-reload; ip link del e2evrf; true`,
+    );
 });
 
 describe("VrfBoundSystemdUnit on the lab fleet", () => {
@@ -29,7 +37,9 @@ describe("VrfBoundSystemdUnit on the lab fleet", () => {
     await stack.up({ color: "never" });
     for (const vm of vms) {
       expect(vrfOfMain(vm)).toBe("e2evrf");
-      expect(onVm(vm, `systemctl show -p ExecStart --value ${UNIT}`)).toMatch(/ip vrf exec e2evrf \/bin\/sleep infinity/);
+      expect(onVm(vm, `systemctl show -p ExecStart --value ${UNIT}`)).toMatch(
+        /ip vrf exec e2evrf \/bin\/sleep infinity/,
+      );
       expect(onVm(vm, "ls /lib/systemd/system /usr/lib/systemd/system | grep -c hosttune || true").trim()).toBe("0");
     }
     await stack.preview({ expectNoChanges: true, color: "never" });
@@ -37,7 +47,10 @@ describe("VrfBoundSystemdUnit on the lab fleet", () => {
 
   it("a service restarted outside the VRF by hand shows as drift, and up puts it back", async () => {
     const vm = vms[0];
-    onVm(vm, `rm /etc/systemd/system/${UNIT}.d/50-hosttune-vrf.conf && systemctl daemon-reload && systemctl restart ${UNIT}`);
+    onVm(
+      vm,
+      `rm /etc/systemd/system/${UNIT}.d/50-hosttune-vrf.conf && systemctl daemon-reload && systemctl restart ${UNIT}`,
+    );
     expect(vrfOfMain(vm)).toBe("");
     expect((await stack.preview({ color: "never" })).changeSummary.update).toBe(1);
     await stack.up({ color: "never" });
@@ -48,7 +61,9 @@ describe("VrfBoundSystemdUnit on the lab fleet", () => {
     const vm = vms[0];
     const s = await labStack("e2e-vrfunit-bad", fleetConfig({ vrfBoundUnits: [{ unit: UNIT, vrf: "novrf" }] }, [vm]));
     expect(await upFailure(s)).toMatch(/VRF novrf does not exist/);
-    await s.setConfig("hosttune:tuning", { value: JSON.stringify({ vrfBoundUnits: [{ unit: "nope.service", vrf: "e2evrf" }] }) });
+    await s.setConfig("hosttune:tuning", {
+      value: JSON.stringify({ vrfBoundUnits: [{ unit: "nope.service", vrf: "e2evrf" }] }),
+    });
     expect(await upFailure(s)).toMatch(/unit nope\.service is not loaded/);
     await s.workspace.removeStack(s.name, { force: true });
   });

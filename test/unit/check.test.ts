@@ -2,14 +2,24 @@
 import { describe, expect, it } from "vitest";
 import { provider } from "../../providers/registry";
 
-const connection = { host: "127.0.0.1", port: 2222, user: "root", privateKey: "k", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG" };
-const check = (desired: unknown, conn: unknown = connection) => provider("DefaultQdisc").check({} as never, { connection: conn, desired });
+const connection = {
+  host: "127.0.0.1",
+  port: 2222,
+  user: "root",
+  privateKey: "k",
+  hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG",
+};
+const check = (desired: unknown, conn: unknown = connection) =>
+  provider("DefaultQdisc").check({} as never, { connection: conn, desired });
 
 describe("check", () => {
   it("accepts good input and fills defaults", async () => {
     const r = await check({ qdisc: "noqueue" });
     expect(r.failures).toBeUndefined();
-    expect(r.inputs).toMatchObject({ connection: { dialErrorLimit: 3 }, desired: { fileName: "90-hosttune-default-qdisc.conf" } });
+    expect(r.inputs).toMatchObject({
+      connection: { dialErrorLimit: 3 },
+      desired: { fileName: "90-hosttune-default-qdisc.conf" },
+    });
   });
 
   it.each([
@@ -27,8 +37,15 @@ describe("check", () => {
   });
 
   it("rejects a connection without credentials or with a bad host", async () => {
-    expect((await check({ qdisc: "fq" }, { host: "h" })).failures?.[0]).toMatchObject({ property: "connection", reason: expect.stringMatching(/password, privateKey or agentSocketPath/) });
-    expect((await check({ qdisc: "fq" }, { ...connection, host: "a b" })).failures?.[0]?.property).toBe("connection.host");
-    expect((await check({ qdisc: "fq" }, { ...connection, hostKey: "not a key" })).failures?.[0]?.property).toBe("connection.hostKey");
+    expect((await check({ qdisc: "fq" }, { host: "h" })).failures?.[0]).toMatchObject({
+      property: "connection",
+      reason: expect.stringMatching(/password, privateKey or agentSocketPath/),
+    });
+    expect((await check({ qdisc: "fq" }, { ...connection, host: "a b" })).failures?.[0]?.property).toBe(
+      "connection.host",
+    );
+    expect((await check({ qdisc: "fq" }, { ...connection, hostKey: "not a key" })).failures?.[0]?.property).toBe(
+      "connection.hostKey",
+    );
   });
 });

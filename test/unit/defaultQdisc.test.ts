@@ -88,6 +88,8 @@ describe("DefaultQdisc planner", () => {
   it("restores a file that existed before create", () => {
     const before = { ...fresh, file: "net.core.default_qdisc = fq\n" };
     const steps = plan(restore(desired, before, converged), converged, desired);
-    expect(steps[0]).toMatchObject({ writeFile: { path: "/etc/sysctl.d/90-hosttune-default-qdisc.conf", content: "net.core.default_qdisc = fq\n" } });
+    expect(steps[0]).toMatchObject({
+      writeFile: { path: "/etc/sysctl.d/90-hosttune-default-qdisc.conf", content: "net.core.default_qdisc = fq\n" },
+    });
   });
 });

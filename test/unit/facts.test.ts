@@ -21,7 +21,9 @@ describe("facts", () => {
   });
 
   it("a fact that fails does not stop the others", () => {
-    const facts = parseFacts(execFileSync("sh", ["-c", factScript({ bad: sh`false`, good: sh`echo ok` }).text], { encoding: "utf8" }));
+    const facts = parseFacts(
+      execFileSync("sh", ["-c", factScript({ bad: sh`false`, good: sh`echo ok` }).text], { encoding: "utf8" }),
+    );
     expect(fact(facts, "good").out).toBe("ok\n");
     expect(fact(facts, "bad").rc).toBe(1);
   });

@@ -13,7 +13,8 @@ import { drift, plan, renderFiles, restore, want } from "../../providers/managem
 import { observe } from "../../providers/managementVrf/probe";
 import { managementVrfSchema } from "../../providers/managementVrf/schema";
 
-const facts = () => parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", "managementVrf-before.txt"), "utf8"));
+const facts = () =>
+  parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", "managementVrf-before.txt"), "utf8"));
 const d = managementVrfSchema.parse({ interfaces: ["enp0s2"] });
 
 describe("ManagementVrf probe", () => {
@@ -45,7 +46,9 @@ describe("ManagementVrf probe", () => {
   });
 
   it("refuses an interface networkd does not manage", () => {
-    expect(() => observe(facts(), { ...d, interfaces: ["enp0s3"] })).toThrow(/enp0s3 is not managed by systemd-networkd/);
+    expect(() => observe(facts(), { ...d, interfaces: ["enp0s3"] })).toThrow(
+      /enp0s3 is not managed by systemd-networkd/,
+    );
   });
 
   it.each([
@@ -66,9 +69,15 @@ describe("ManagementVrf planner", () => {
 
   it("renders the networkd files", () => {
     const files = renderFiles(d, o.networkFiles);
-    expect(files["/etc/systemd/network/50-hosttune-vrf-mgmt.netdev"]).toContain("[NetDev]\nName=mgmt\nKind=vrf\n\n[VRF]\nTable=1000\n");
-    expect(files["/etc/systemd/network/50-hosttune-vrf-mgmt.network"]).toContain("Address=127.0.0.1/8\nAddress=::1/128\n");
-    expect(files["/etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf"]).toContain("[Network]\nVRF=mgmt\n");
+    expect(files["/etc/systemd/network/50-hosttune-vrf-mgmt.netdev"]).toContain(
+      "[NetDev]\nName=mgmt\nKind=vrf\n\n[VRF]\nTable=1000\n",
+    );
+    expect(files["/etc/systemd/network/50-hosttune-vrf-mgmt.network"]).toContain(
+      "Address=127.0.0.1/8\nAddress=::1/128\n",
+    );
+    expect(files["/etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf"]).toContain(
+      "[Network]\nVRF=mgmt\n",
+    );
     expect(files["/etc/sysctl.d/90-hosttune-vrf-mgmt.conf"]).toContain("net.ipv4.tcp_l3mdev_accept = 1\n");
   });
 
@@ -89,7 +98,9 @@ describe("ManagementVrf planner", () => {
   it("puts back the l3mdev rule when it is missing (the kernel adds it with the first VRF only)", () => {
     const noRule = { ...o, l3mdevRule: false };
     const steps = plan(want(d, noRule), noRule, d).map((s) => s.describe);
-    expect(steps.indexOf("ensure the l3mdev rule (pref 1000)")).toBeLessThan(steps.indexOf("networkd: create VRF mgmt (table 1000) and enslave enp0s2"));
+    expect(steps.indexOf("ensure the l3mdev rule (pref 1000)")).toBeLessThan(
+      steps.indexOf("networkd: create VRF mgmt (table 1000) and enslave enp0s2"),
+    );
     expect(steps.indexOf("ensure the l3mdev rule (pref 1000)")).toBeGreaterThanOrEqual(0);
   });
 
@@ -103,11 +114,24 @@ describe("ManagementVrf planner", () => {
 
   it("reports no drift once converged, and names what drifted", () => {
     const t = want(d, o);
-    const converged = { ...o, l3mdevRule: true, files: t.files, sysctl: t.sysctl, link: { kind: "vrf", table: 1000 }, slaves: ["enp0s2"], localRule: { v4: [32765], v6: [32765] }, rulesUnitEnabled: true };
+    const converged = {
+      ...o,
+      l3mdevRule: true,
+      files: t.files,
+      sysctl: t.sysctl,
+      link: { kind: "vrf", table: 1000 },
+      slaves: ["enp0s2"],
+      localRule: { v4: [32765], v6: [32765] },
+      rulesUnitEnabled: true,
+    };
     expect(drift(t, converged)).toEqual([]);
     expect(plan(t, converged, d)).toEqual([]);
     expect(drift(t, { ...converged, slaves: [] }).map((x) => x.field)).toEqual(["enslaved interfaces"]);
-    expect(drift(t, { ...converged, link: { kind: "vrf", table: 7 } })[0]).toMatchObject({ field: "VRF link", asked: "vrf table 1000", got: "vrf table 7" });
+    expect(drift(t, { ...converged, link: { kind: "vrf", table: 7 } })[0]).toMatchObject({
+      field: "VRF link",
+      asked: "vrf table 1000",
+      got: "vrf table 7",
+    });
   });
 });
 
@@ -121,19 +145,36 @@ describe("ManagementVrf resolver handling", () => {
   const dr = managementVrfSchema.parse({ interfaces: ["enp0s2"], resolver: "disableResolved" });
 
   it("reads resolved's state, the resolv.conf link and the upstream servers", () => {
-    expect(observe(resolvedFacts(), dr).resolver).toEqual({ resolved: "active", resolvConf: { link: "../run/systemd/resolve/stub-resolv.conf" }, upstream: ["192.0.2.53", "2001:db8::53"] });
+    expect(observe(resolvedFacts(), dr).resolver).toEqual({
+      resolved: "active",
+      resolvConf: { link: "../run/systemd/resolve/stub-resolv.conf" },
+      upstream: ["192.0.2.53", "2001:db8::53"],
+    });
   });
 
   it("disables resolved and writes the upstream servers; restore relinks and re-enables", () => {
     const o = observe(resolvedFacts(), dr);
     const t = want(dr, o);
-    expect(t.resolver).toEqual({ resolved: "inactive", resolvConf: { content: "# Managed by hosttune (ManagementVrf). systemd-resolved cannot serve VRF mgmt.\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n" } });
+    expect(t.resolver).toEqual({
+      resolved: "inactive",
+      resolvConf: {
+        content:
+          "# Managed by hosttune (ManagementVrf). systemd-resolved cannot serve VRF mgmt.\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n",
+      },
+    });
     const steps = plan(t, o, dr).map((s) => s.describe);
     expect(steps.slice(-2)).toEqual(["stop and disable systemd-resolved", "write /etc/resolv.conf"]);
-    const after = { ...o, resolver: { resolved: "inactive" as const, resolvConf: t.resolver!.resolvConf, upstream: [] } };
+    const after = {
+      ...o,
+      resolver: { resolved: "inactive" as const, resolvConf: t.resolver!.resolvConf, upstream: [] },
+    };
     // With resolved stopped its upstream list is gone: our own file keeps the servers.
     expect(want(dr, after).resolver).toEqual(t.resolver);
-    expect(plan(restore(dr, o), after, dr).map((s) => s.describe).slice(-2)).toEqual(["/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf", "enable and start systemd-resolved"]);
+    expect(
+      plan(restore(dr, o), after, dr)
+        .map((s) => s.describe)
+        .slice(-2),
+    ).toEqual(["/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf", "enable and start systemd-resolved"]);
   });
 
   it("without any known upstream server it asks for nameservers", () => {
@@ -159,7 +200,9 @@ describe("commit-confirmed job", () => {
 
   it("keeps the change when a confirm arrives in time", () => {
     const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
-    const r = spawnSync("sh", ["-c", `( ${job(dir, 20)} ) & sleep 1; ${confirmCommand(dir).text}; wait`], { encoding: "utf8" });
+    const r = spawnSync("sh", ["-c", `( ${job(dir, 20)} ) & sleep 1; ${confirmCommand(dir).text}; wait`], {
+      encoding: "utf8",
+    });
     expect(r.stdout.trim()).toBe("confirmed");
     expect(readFileSync(join(dir, "state"), "utf8")).toBe("applied\n");
   });
@@ -167,7 +210,10 @@ describe("commit-confirmed job", () => {
   it("rolls back at once when the change itself fails", () => {
     const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
     writeFileSync(join(dir, "state"), "before\n");
-    const r = spawnSync("sh", ["-c", confirmJob(dir, raw("echo boom; exit 3"), raw(`echo rolled > ${dir}/state`), 30).text]);
+    const r = spawnSync("sh", [
+      "-c",
+      confirmJob(dir, raw("echo boom; exit 3"), raw(`echo rolled > ${dir}/state`), 30).text,
+    ]);
     expect(r.status).toBe(1);
     expect(readFileSync(join(dir, "result"), "utf8")).toBe("apply-failed\n");
     expect(readFileSync(join(dir, "state"), "utf8")).toBe("rolled\n");

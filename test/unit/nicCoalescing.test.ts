@@ -19,37 +19,71 @@ describe("NicCoalescing probe", () => {
     const o = observe(lab(), desired({ driver: "netdevsim", settings: { "rx-usecs": 50 } }));
     expect(o.ethtool).toBe("/usr/sbin/ethtool");
     expect(Object.keys(o.nics)).toEqual(["eni1np1", "eni2np1", "eni3np1"]);
-    expect(o.nics.eni1np1).toMatchObject({ driver: "netdevsim", values: { "rx-usecs": 25, "tx-frames": 7, "adaptive-rx": true, "adaptive-tx": false, "cqe-mode-rx": false, "rx-frames-low": 0 } });
+    expect(o.nics.eni1np1).toMatchObject({
+      driver: "netdevsim",
+      values: {
+        "rx-usecs": 25,
+        "tx-frames": 7,
+        "adaptive-rx": true,
+        "adaptive-tx": false,
+        "cqe-mode-rx": false,
+        "rx-frames-low": 0,
+      },
+    });
     expect(Object.keys(o.nics.eni1np1.values)).toHaveLength(24); // 20 numeric + adaptive and CQE pairs
     expect(o.rule).toBeNull();
   });
 
   it("selects by glob, exact name and driver", () => {
-    expect(Object.keys(observe(lab(), desired({ match: "enp0s[2]", settings: { "rx-frames": 1 } })).nics)).toEqual(["enp0s2"]);
-    expect(Object.keys(observe(lab(), desired({ interface: "enp0s3", settings: { "rx-usecs": 50 } })).nics)).toEqual(["enp0s3"]);
-    expect(Object.keys(observe(lab(), desired({ match: "eni[12]*", driver: "netdevsim", settings: { "rx-usecs": 5 } })).nics)).toEqual(["eni1np1", "eni2np1"]);
+    expect(Object.keys(observe(lab(), desired({ match: "enp0s[2]", settings: { "rx-frames": 1 } })).nics)).toEqual([
+      "enp0s2",
+    ]);
+    expect(Object.keys(observe(lab(), desired({ interface: "enp0s3", settings: { "rx-usecs": 50 } })).nics)).toEqual([
+      "enp0s3",
+    ]);
+    expect(
+      Object.keys(
+        observe(lab(), desired({ match: "eni[12]*", driver: "netdevsim", settings: { "rx-usecs": 5 } })).nics,
+      ),
+    ).toEqual(["eni1np1", "eni2np1"]);
   });
 
   it("refuses a parameter the driver does not support, naming interface, driver and parameter", () => {
-    expect(() => observe(lab(), desired({ interface: "enp0s3", settings: { "tx-usecs": 150 } }))).toThrow(/enp0s3 \(driver e1000e\) does not support coalescing parameter tx-usecs/);
+    expect(() => observe(lab(), desired({ interface: "enp0s3", settings: { "tx-usecs": 150 } }))).toThrow(
+      /enp0s3 \(driver e1000e\) does not support coalescing parameter tx-usecs/,
+    );
   });
 
   it("refuses a parameter this host's ethtool does not know", () => {
-    expect(() => observe(lab(), desired({ driver: "netdevsim", settings: { "tx-aggr-max-bytes": 4096 } }))).toThrow(/ethtool version 6\.1 does not know coalescing parameter tx-aggr-max-bytes/);
+    expect(() => observe(lab(), desired({ driver: "netdevsim", settings: { "tx-aggr-max-bytes": 4096 } }))).toThrow(
+      /ethtool version 6\.1 does not know coalescing parameter tx-aggr-max-bytes/,
+    );
   });
 
   it("refuses a missing interface, listing the NICs there", () => {
-    expect(() => observe(lab(), desired({ interface: "eth9", settings: { "rx-usecs": 1 } }))).toThrow(/eth9 does not exist \(NICs here: eni1np1, eni2np1, eni3np1, enp0s2, enp0s3\)/);
+    expect(() => observe(lab(), desired({ interface: "eth9", settings: { "rx-usecs": 1 } }))).toThrow(
+      /eth9 does not exist \(NICs here: eni1np1, eni2np1, eni3np1, enp0s2, enp0s3\)/,
+    );
   });
 
   it("parses ethtool --json -c, and a NIC whose driver has no coalescing is a clear error", () => {
     const o = observe(fixture("json-ethtool-6.14.txt"), desired({ interface: "eth0", settings: { "tx-usecs": 150 } }));
-    expect(o.nics.eth0.values).toMatchObject({ "adaptive-tx": true, "tx-usecs": 150, "tx-frames": 128, "rx-usecs-irq": null });
-    expect(() => observe(fixture("json-ethtool-6.14.txt"), desired({ match: "eth*", settings: { "tx-usecs": 150 } }))).toThrow(/ethtool -c eth1 \(driver r8169\) failed: netlink error: Operation not supported/);
+    expect(o.nics.eth0.values).toMatchObject({
+      "adaptive-tx": true,
+      "tx-usecs": 150,
+      "tx-frames": 128,
+      "rx-usecs-irq": null,
+    });
+    expect(() =>
+      observe(fixture("json-ethtool-6.14.txt"), desired({ match: "eth*", settings: { "tx-usecs": 150 } })),
+    ).toThrow(/ethtool -c eth1 \(driver r8169\) failed: netlink error: Operation not supported/);
   });
 
   it("maps text lines only to known parameters", () => {
-    expect(parseCoalesceText("Coalesce parameters for x:\nrx-usecs: 3\nfoo: 1\nrx-frame-high: n/a\n")).toEqual({ "rx-usecs": 3, "rx-frames-high": null });
+    expect(parseCoalesceText("Coalesce parameters for x:\nrx-usecs: 3\nfoo: 1\nrx-frame-high: n/a\n")).toEqual({
+      "rx-usecs": 3,
+      "rx-frames-high": null,
+    });
   });
 });
 
@@ -72,7 +106,9 @@ describe("NicCoalescing schema", () => {
   });
 
   it("derives a rule file that sorts after 80-net-setup-link.rules", () => {
-    expect(desired({ match: "eni*", driver: "netdevsim", settings: { "rx-usecs": 1 } }).ruleFile).toBe("85-hosttune-coalesce-eni_-netdevsim.rules");
+    expect(desired({ match: "eni*", driver: "netdevsim", settings: { "rx-usecs": 1 } }).ruleFile).toBe(
+      "85-hosttune-coalesce-eni_-netdevsim.rules",
+    );
   });
 });
 
@@ -100,10 +136,15 @@ describe("NicCoalescing planner", () => {
   it("reports a value the driver accepted but did not keep, with asked vs got and the driver", () => {
     const t = want(d, before);
     const after = structuredClone(before);
-    for (const nic of Object.values(after.nics)) Object.assign(nic.values, { "rx-usecs": 50, "adaptive-rx": false, "cqe-mode-rx": false });
+    for (const nic of Object.values(after.nics))
+      Object.assign(nic.values, { "rx-usecs": 50, "adaptive-rx": false, "cqe-mode-rx": false });
     after.rule = t.rule;
     expect(drift(t, after)).toEqual(
-      ["eni1np1", "eni2np1", "eni3np1"].map((n) => ({ field: `${n} (driver netdevsim) cqe-mode-rx`, asked: true, got: false })),
+      ["eni1np1", "eni2np1", "eni3np1"].map((n) => ({
+        field: `${n} (driver netdevsim) cqe-mode-rx`,
+        asked: true,
+        got: false,
+      })),
     );
   });
 

@@ -41,7 +41,10 @@ describe("removeFile", () => {
       { describe: "b", removeFile: join(dir, "rules.d", "x.rules") },
     ]).text.replaceAll("/run/hosttune", join(dir, "run"));
     execFileSync("sh", ["-c", script]);
-    expect(execFileSync("ls", ["-A", dir], { encoding: "utf8" }).split("\n").filter(Boolean)).toEqual(["rules.d", "run"]);
+    expect(execFileSync("ls", ["-A", dir], { encoding: "utf8" }).split("\n").filter(Boolean)).toEqual([
+      "rules.d",
+      "run",
+    ]);
   });
 });
 
@@ -64,11 +67,16 @@ describe("applyScript", () => {
   it("waits for the host lock held by another run", () => {
     const dir = tmp();
     const lockDir = join(dir, "run");
-    const script = applyScript([{ describe: "mark", run: sh`date +%s%N > ${join(dir, "done")}` }]).text.replaceAll("/run/hosttune", lockDir);
+    const script = applyScript([{ describe: "mark", run: sh`date +%s%N > ${join(dir, "done")}` }]).text.replaceAll(
+      "/run/hosttune",
+      lockDir,
+    );
     execFileSync("mkdir", ["-p", lockDir]);
     const started = Date.now();
     // Hold the lock for 1.5 s in another process, then run the steps.
-    const holder = spawnSync("sh", ["-c", `flock ${join(lockDir, "lock")} sleep 1.5 & sleep 0.2; ${script}; wait`], { encoding: "utf8" });
+    const holder = spawnSync("sh", ["-c", `flock ${join(lockDir, "lock")} sleep 1.5 & sleep 0.2; ${script}; wait`], {
+      encoding: "utf8",
+    });
     expect(holder.status).toBe(0);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
   });

@@ -10,21 +10,26 @@ import { observe } from "../../providers/udevRule/probe";
 import { renderRules, ruleText, udevRuleSchema } from "../../providers/udevRule/schema";
 
 const fixture = (name: string) => parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", name), "utf8"));
-const TAP = 'ACTION=="add|change", SUBSYSTEM=="net", KERNEL=="tap*", RUN+="/sbin/tc qdisc replace dev $env{INTERFACE} root handle 1000: noqueue"';
+const TAP =
+  'ACTION=="add|change", SUBSYSTEM=="net", KERNEL=="tap*", RUN+="/sbin/tc qdisc replace dev $env{INTERFACE} root handle 1000: noqueue"';
 
 describe("UdevRule schema", () => {
   it("renders structured rules to the same text as the domain example", () => {
     const d = udevRuleSchema.parse({
       fileName: "90-tap.rules",
-      rules: [[
-        { key: "ACTION", op: "==", value: "add|change" },
-        { key: "SUBSYSTEM", op: "==", value: "net" },
-        { key: "KERNEL", op: "==", value: "tap*" },
-        { key: "RUN", op: "+=", value: "/sbin/tc qdisc replace dev $env{INTERFACE} root handle 1000: noqueue" },
-      ]],
+      rules: [
+        [
+          { key: "ACTION", op: "==", value: "add|change" },
+          { key: "SUBSYSTEM", op: "==", value: "net" },
+          { key: "KERNEL", op: "==", value: "tap*" },
+          { key: "RUN", op: "+=", value: "/sbin/tc qdisc replace dev $env{INTERFACE} root handle 1000: noqueue" },
+        ],
+      ],
     });
     expect(ruleText(d)).toBe(TAP + "\n");
-    expect(renderRules([[{ key: "ATTR{queue/scheduler}", op: "=", value: "bfq" }]])).toBe('ATTR{queue/scheduler}="bfq"\n');
+    expect(renderRules([[{ key: "ATTR{queue/scheduler}", op: "=", value: "bfq" }]])).toBe(
+      'ATTR{queue/scheduler}="bfq"\n',
+    );
   });
 
   it.each([
@@ -46,7 +51,11 @@ describe("UdevRule schema", () => {
 });
 
 describe("UdevRule probe and planner", () => {
-  const d = udevRuleSchema.parse({ fileName: "90-tap.rules", content: TAP, trigger: { subsystem: "net", sysname: "tap*" } });
+  const d = udevRuleSchema.parse({
+    fileName: "90-tap.rules",
+    content: TAP,
+    trigger: { subsystem: "net", sysname: "tap*" },
+  });
 
   it("accepts what udev accepts and plans write, reload and a scoped trigger", () => {
     const o = observe(fixture("udevRule-good.txt"));
@@ -57,12 +66,18 @@ describe("UdevRule probe and planner", () => {
       "udevadm control --reload",
       "udevadm trigger (action=change, subsystem=net, sysname=tap*)",
     ]);
-    expect(steps[2]).toMatchObject({ run: { text: "udevadm trigger --action=change --subsystem-match=net '--sysname-match=tap*' && udevadm settle --timeout=60" } });
+    expect(steps[2]).toMatchObject({
+      run: {
+        text: "udevadm trigger --action=change --subsystem-match=net '--sysname-match=tap*' && udevadm settle --timeout=60",
+      },
+    });
   });
 
   it("refuses a rule udev rejects, with udev's own message, before any step", () => {
     const o = observe(fixture("udevRule-rejected.txt"));
-    expect(() => want(d, o)).toThrow(/udev rejects 90-tap\.rules; nothing was changed.*90-bad\.rules:1 Invalid key 'FOO'.*Invalid operator for SUBSYSTEM/s);
+    expect(() => want(d, o)).toThrow(
+      /udev rejects 90-tap\.rules; nothing was changed.*90-bad\.rules:1 Invalid key 'FOO'.*Invalid operator for SUBSYSTEM/s,
+    );
   });
 
   it("plans nothing when the file matches, and restore removes a file create did not find", () => {
@@ -76,6 +91,8 @@ describe("UdevRule probe and planner", () => {
   });
 
   it("quotes property matches", () => {
-    expect(triggerCommand({ action: "add", properties: { ID_BUS: "ata disk" } }).text).toBe("udevadm trigger --action=add '--property-match=ID_BUS=ata disk' && udevadm settle --timeout=60");
+    expect(triggerCommand({ action: "add", properties: { ID_BUS: "ata disk" } }).text).toBe(
+      "udevadm trigger --action=add '--property-match=ID_BUS=ata disk' && udevadm settle --timeout=60",
+    );
   });
 });

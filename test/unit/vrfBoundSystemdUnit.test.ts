@@ -35,7 +35,10 @@ ExecStart=/usr/bin/ip vrf exec mgmt /usr/bin/web --c
 describe("ExecStart", () => {
   it("follows systemd: later files add lines, an empty ExecStart= resets; our drop-in is ignored", () => {
     expect(effectiveExecStart(CAT, OURS)).toEqual(["@/usr/bin/web web-main --c", ":/usr/bin/web $NOT_EXPANDED"]);
-    expect(effectiveExecStart(CAT.split("# /etc/systemd/system/web.service.d/10-local.conf")[0], OURS)).toEqual(["/usr/bin/web --a", "-/usr/bin/web --b"]);
+    expect(effectiveExecStart(CAT.split("# /etc/systemd/system/web.service.d/10-local.conf")[0], OURS)).toEqual([
+      "/usr/bin/web --a",
+      "-/usr/bin/web --b",
+    ]);
   });
 
   it.each([
@@ -76,7 +79,14 @@ describe("VrfBoundSystemdUnit probe and planner", () => {
 
   it("parses a running lab unit in the default VRF", () => {
     const o = observe(facts, d);
-    expect(o).toMatchObject({ ip: "/usr/sbin/ip", activeState: "active", user: "root", execStart: ["-/bin/sleep infinity"], pidVrf: "", dropIn: null });
+    expect(o).toMatchObject({
+      ip: "/usr/sbin/ip",
+      activeState: "active",
+      user: "root",
+      execStart: ["-/bin/sleep infinity"],
+      pidVrf: "",
+      dropIn: null,
+    });
     expect(o.mainPid).toBeGreaterThan(0);
   });
 
@@ -98,7 +108,9 @@ describe("VrfBoundSystemdUnit probe and planner", () => {
   it("does not restart with onNextStart, and restore removes the drop-in", () => {
     const o = observe(facts, d);
     const later = { ...d, restart: "onNextStart" as const };
-    expect(plan(want(later, o), o, later).map((s) => s.describe)).not.toContain("systemctl restart hosttune-e2e-sleeper.service");
+    expect(plan(want(later, o), o, later).map((s) => s.describe)).not.toContain(
+      "systemctl restart hosttune-e2e-sleeper.service",
+    );
     const converged = { ...o, dropIn: want(d, o).dropIn, pidVrf: "e2evrf" };
     expect(restore(d, o, converged)).toEqual({ dropIn: null, pidVrf: "" });
   });

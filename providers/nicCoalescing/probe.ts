@@ -29,6 +29,8 @@ export interface NicCoalescingObserved {
 const NIC = "\x1enic ";
 const RC = "\x1erc ";
 
+// A failed --json run has already printed "[ ]" (ethtool opens the JSON array before asking the
+// kernel), so its output is kept only on success; ethtool -c then prints the error alone.
 export function probeFacts(d: NicCoalescingDesired): Record<string, Raw> {
   const rule = `${RULES_DIR}/${d.ruleFile}`;
   return {
@@ -37,7 +39,7 @@ export function probeFacts(d: NicCoalescingDesired): Record<string, Raw> {
   [ -e "$d/device/driver" ] || continue
   n=$(basename "$d")
   printf '\036nic %s %s\n' "$n" "$(basename "$(readlink "$d/device/driver")")"
-  ethtool --json -c "$n" 2>/dev/null || ethtool -c "$n" 2>&1
+  if j=$(ethtool --json -c "$n" 2>/dev/null); then printf '%s\n' "$j"; else ethtool -c "$n" 2>&1; fi
   printf '\n\036rc %s\n' "$?"
 done`,
     rule: fileFact(rule),

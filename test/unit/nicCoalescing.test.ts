@@ -1,7 +1,7 @@
 // NicCoalescing's parsers and planner. nicCoalescing-text.txt was captured from a lab VM
 // (bookworm, ethtool 6.1: text output; netdevsim x3 with eni1np1 pre-set, virtio_net, e1000e).
-// json-ethtool-6.14.txt is hand-made in the shape of ethtool >= 6.2's --json -c (the lab has
-// no newer ethtool), with one NIC whose driver has no coalescing at all.
+// json-ethtool-6.14.txt is written from ethtool 6.14's print code (its header says how; the lab
+// has no newer ethtool): netdevsim, e1000e, and e100 whose driver has no coalescing at all.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -12,6 +12,7 @@ import { nicCoalescingSchema } from "../../providers/nicCoalescing/schema";
 
 const fixture = (name: string) => parseFacts(readFileSync(join(__dirname, "..", "fixtures", name), "utf8"));
 const lab = () => fixture("lab/nicCoalescing-text.txt");
+const json614 = () => fixture("json-ethtool-6.14.txt");
 const desired = (x: unknown) => nicCoalescingSchema.parse(x);
 
 describe("NicCoalescing probe", () => {
@@ -66,17 +67,26 @@ describe("NicCoalescing probe", () => {
     );
   });
 
-  it("parses ethtool --json -c, and a NIC whose driver has no coalescing is a clear error", () => {
-    const o = observe(fixture("json-ethtool-6.14.txt"), desired({ interface: "eth0", settings: { "tx-usecs": 150 } }));
-    expect(o.nics.eth0.values).toMatchObject({
-      "adaptive-tx": true,
-      "tx-usecs": 150,
-      "tx-frames": 128,
-      "rx-usecs-irq": null,
+  it("parses ethtool 6.14 --json -c: values, a parameter left out is unsupported, a driver without coalescing", () => {
+    const o = observe(json614(), desired({ driver: "netdevsim", settings: { "rx-usecs": 25 } }));
+    expect(o.nics.eni1np1.values).toMatchObject({
+      "adaptive-rx": true,
+      "adaptive-tx": false,
+      "rx-usecs": 25,
+      "tx-frames": 7,
+      "cqe-mode-rx": false,
+      "tx-aggr-time-usecs": 0,
     });
-    expect(() =>
-      observe(fixture("json-ethtool-6.14.txt"), desired({ match: "eth*", settings: { "tx-usecs": 150 } })),
-    ).toThrow(/ethtool -c eth1 \(driver r8169\) failed: netlink error: Operation not supported/);
+    expect(
+      observe(json614(), desired({ interface: "enp0s3", settings: { "rx-usecs": 50 } })).nics.enp0s3.values,
+    ).toMatchObject({
+      "rx-usecs": 50,
+      "tx-usecs": null,
+      "adaptive-rx": null,
+    });
+    expect(() => observe(json614(), desired({ match: "enp0s*", settings: { "rx-usecs": 50 } }))).toThrow(
+      /ethtool -c enp0s4 \(driver e100\) failed: netlink error: Operation not supported$/,
+    );
   });
 
   it("maps text lines only to known parameters", () => {

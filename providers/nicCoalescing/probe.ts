@@ -5,7 +5,7 @@ import { fileContent, fileFact } from "../core/files";
 import { fact, type Facts } from "../core/facts";
 import { globMatch } from "../core/glob";
 import { sh, type Raw } from "../core/quote";
-import { ALL_PARAMS, BOOLEAN_PARAMS, type NicCoalescingDesired, type Param, RULES_DIR } from "./schema";
+import { ALL_PARAMS, BOOLEAN_PARAMS, type NicCoalescingDesired, NUMERIC_PARAMS, type Param, RULES_DIR } from "./schema";
 
 /** A parameter's value; null where ethtool shows n/a (the driver does not support it). */
 export type Value = number | boolean | null;
@@ -46,36 +46,65 @@ done`,
   };
 }
 
-/** ethtool -c text (ethtool <= 6.1). "n/a" means the driver does not support the parameter. */
-export function parseCoalesceText(text: string): Partial<Record<Param, Value>> {
+/**
+ * The names ethtool prints for parameters where they are not the `ethtool -C` name, in every
+ * release (netlink/coalesce.c; ethtool.c's dump_coalesce for the ioctl path): the -low/-high frame
+ * counts are singular in text and JSON alike, and text shows the pairs as "Adaptive RX: on  TX: off".
+ */
+const PRINTED: Record<string, Param> = {
+  "rx-frame-low": "rx-frames-low",
+  "tx-frame-low": "tx-frames-low",
+  "rx-frame-high": "rx-frames-high",
+  "tx-frame-high": "tx-frames-high",
+  "Adaptive RX": "adaptive-rx",
+  "Adaptive TX": "adaptive-tx",
+  "CQE mode RX": "cqe-mode-rx",
+  "CQE mode TX": "cqe-mode-tx",
+};
+
+/** The parameter a printed name stands for, given those already read; undefined for any other name. */
+function paramOf(name: string, read: Partial<Record<Param, Value>>): Param | undefined {
+  // JSON of ethtool 6.2-6.13 keys both pairs "rx"/"tx": the adaptive pair comes first, before
+  // every numeric parameter, the CQE pair after them.
+  if (name === "rx" || name === "tx")
+    return `adaptive-${name}` in read || NUMERIC_PARAMS.some((p) => p in read)
+      ? `cqe-mode-${name}`
+      : `adaptive-${name}`;
+  const p = PRINTED[name] ?? name;
+  return (ALL_PARAMS as readonly string[]).includes(p) ? (p as Param) : undefined;
+}
+
+/** on/off in text, true/false in JSON; n/a: the driver does not support the parameter. */
+const WORDS: Record<string, Value> = { on: true, true: true, off: false, false: false, "n/a": null };
+
+/** Printed (name, value) pairs, in ethtool's order, to parameter values. */
+function toValues(pairs: Iterable<[string, string]>): Partial<Record<Param, Value>> {
   const values: Partial<Record<Param, Value>> = {};
-  const val = (v: string): Value => (v === "n/a" ? null : v === "on" ? true : v === "off" ? false : Number(v));
-  for (const line of text.split("\n")) {
-    const pair = /^(Adaptive|CQE mode) RX: (\S+)\s+TX: (\S+)/.exec(line);
-    if (pair) {
-      const base = pair[1] === "Adaptive" ? "adaptive" : "cqe-mode";
-      values[`${base}-rx` as Param] = val(pair[2]);
-      values[`${base}-tx` as Param] = val(pair[3]);
-      continue;
-    }
-    const kv = /^([a-z-]+):\s+(\S+)$/.exec(line);
-    if (!kv) continue;
-    // ethtool prints rx-frame-low/-high but takes rx-frames-low/-high.
-    const key = kv[1].replace(/^(rx|tx)-frame-(low|high)$/, "$1-frames-$2") as Param;
-    if (ALL_PARAMS.includes(key)) values[key] = val(kv[2]);
+  for (const [name, v] of pairs) {
+    const p = paramOf(name, values);
+    if (p) values[p] = v in WORDS ? WORDS[v] : Number(v);
   }
   return values;
 }
 
-/** ethtool --json -c (ethtool >= 6.2): unsupported parameters are omitted. */
-export function parseCoalesceJson(text: string): Partial<Record<Param, Value>> {
-  const [obj] = JSON.parse(text) as Record<string, unknown>[];
-  const values: Partial<Record<Param, Value>> = {};
-  for (const p of ALL_PARAMS) {
-    const v = obj[p];
-    values[p] = typeof v === "number" || typeof v === "boolean" ? v : null;
+/** ethtool -c text (ethtool <= 6.1, or no JSON). A parameter this ethtool does not print is absent. */
+export function parseCoalesceText(text: string): Partial<Record<Param, Value>> {
+  const pairs: [string, string][] = [];
+  for (const line of text.split("\n")) {
+    const pair = /^(Adaptive|CQE mode) RX: (\S+)\s+TX: (\S+)/.exec(line);
+    if (pair) pairs.push([`${pair[1]} RX`, pair[2]], [`${pair[1]} TX`, pair[3]]);
+    // "name: value"; ethtool 6.3-6.8 printed tx-aggr-time-usecs without its colon.
+    const kv = /^([a-z-]+):?\s+(\S+)$/.exec(line);
+    if (kv) pairs.push([kv[1], kv[2]]);
   }
-  return values;
+  return toValues(pairs);
+}
+
+/** ethtool --json -c (ethtool >= 6.2): unsupported parameters are left out, so read as null. */
+export function parseCoalesceJson(text: string): Partial<Record<Param, Value>> {
+  // Key by key in order, not JSON.parse, which keeps only the last of 6.2-6.13's repeated "rx"/"tx".
+  const values = toValues(Array.from(text.matchAll(/"([^"]+)":\s*(true|false|\d+)/g), (m) => [m[1], m[2]]));
+  return Object.fromEntries(ALL_PARAMS.map((p) => [p, values[p] ?? null]));
 }
 
 export function parseNics(out: string): Record<string, Nic> {

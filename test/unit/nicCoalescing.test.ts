@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseFacts } from "../../providers/core/facts";
 import { drift, plan, renderRule, restore, want } from "../../providers/nicCoalescing/plan";
-import { observe, parseCoalesceText } from "../../providers/nicCoalescing/probe";
-import { nicCoalescingSchema } from "../../providers/nicCoalescing/schema";
+import { observe, parseCoalesceJson, parseCoalesceText } from "../../providers/nicCoalescing/probe";
+import { ALL_PARAMS, nicCoalescingSchema } from "../../providers/nicCoalescing/schema";
 
 const fixture = (name: string) => parseFacts(readFileSync(join(__dirname, "..", "fixtures", name), "utf8"));
 const lab = () => fixture("lab/nicCoalescing-text.txt");
@@ -89,10 +89,62 @@ describe("NicCoalescing probe", () => {
     );
   });
 
+  it("maps ethtool 6.14 JSON's rx-frame-low/-high to rx-frames-low/-high (issue 11: rx-frames-low 8 on netdevsim)", () => {
+    const d = desired({ driver: "netdevsim", settings: { "rx-frames-low": 8 } });
+    const o = observe(json614(), d);
+    expect(o.nics.eni1np1.values).toMatchObject({
+      "rx-frames-low": 8,
+      "tx-frames-low": 0,
+      "rx-frames-high": 0,
+      "tx-frames-high": 0,
+    });
+    // netdevsim reports every parameter: each one maps, none is left null.
+    expect(Object.keys(o.nics.eni1np1.values).sort()).toEqual([...ALL_PARAMS].sort());
+    expect(Object.values(o.nics.eni1np1.values)).not.toContain(null);
+    expect(plan(want(d, o), o, d).filter((s) => s.describe.startsWith("ethtool -C"))).toEqual([]);
+  });
+
+  it("reads ethtool 6.2-6.13 JSON, whose two boolean pairs are both keyed rx/tx", () => {
+    // As quoted in ethtool commit c62310eb, the 6.14 fix: the adaptive pair, the numbers, the CQE pair.
+    const mlx5 = `[ {
+        "ifname": "eth0",
+        "rx": false,
+        "tx": false,
+        "rx-usecs": 33,
+        "rx-frames": 88,
+        "tx-usecs": 158,
+        "tx-frames": 128,
+        "rx": true,
+        "tx": false
+    } ]`;
+    expect(parseCoalesceJson(mlx5)).toMatchObject({
+      "adaptive-rx": false,
+      "adaptive-tx": false,
+      "rx-usecs": 33,
+      "tx-frames": 128,
+      "cqe-mode-rx": true,
+      "cqe-mode-tx": false,
+      "rx-frames-low": null,
+    });
+    // A driver with CQE mode but no adaptive coalescing prints only the pair after the numbers.
+    expect(
+      parseCoalesceJson('[ {\n  "ifname": "x",\n  "rx-usecs": 3,\n  "rx": true,\n  "tx": false\n} ]'),
+    ).toMatchObject({
+      "adaptive-rx": null,
+      "cqe-mode-rx": true,
+      "cqe-mode-tx": false,
+    });
+  });
+
   it("maps text lines only to known parameters", () => {
     expect(parseCoalesceText("Coalesce parameters for x:\nrx-usecs: 3\nfoo: 1\nrx-frame-high: n/a\n")).toEqual({
       "rx-usecs": 3,
       "rx-frames-high": null,
+    });
+    // ethtool 6.2+ separates with tabs; 6.3-6.8 printed tx-aggr-time-usecs without its colon.
+    expect(parseCoalesceText("tx-aggr-max-bytes:\t0\ntx-aggr-time-usecs\t16\n")).toEqual({
+      "tx-aggr-max-bytes": 0,
+      "tx-aggr-time-usecs": 16,
     });
   });
 });

@@ -6,7 +6,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 bash scripts/install-host.sh
 bash lab/lab.sh up "${HOSTTUNE_LAB_VMS:-2}"
-node dist/cli/hosttune.js up --stack lab
+# bin/pulumi is the Pulumi CLI with this project's defaults (see the README).
+bin/pulumi stack select --create lab --non-interactive
+bin/pulumi up --yes --stack lab --non-interactive
 echo
-echo "lab: converged. Try: node dist/cli/hosttune.js preview --stack lab   (drift shows here)"
+echo "lab: converged. Try: export PATH=\"$repo/bin:\$PATH\"; pulumi preview --stack lab   (drift shows here)"
 echo "     lab/lab.sh ssh 1 sysctl net.core.default_qdisc; lab/lab.sh down when done"

@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
-# Builds the Pulumi CLI from Go modules (through the Go module proxy) at the version pinned in
-# package-lock.json and caches it under ~/.cache/hosttune/toolchain/pulumi-<version>/bin/, beside
-# the dynamic-provider plugin script. Prints the install root (the Automation API's
+# Builds the Pulumi CLI from Go modules (through the Go module proxy) at the version of the
+# installed @pulumi/pulumi (pinned by package-lock.json) and caches it under
+# ~/.cache/hosttune/toolchain/pulumi-<version>/bin/, beside the plugins it needs. Prints the install root (the Automation API's
 # PulumiCommand root, whose bin/pulumi is the CLI). A complete cache is reused as it is.
 #
-# Why no language host and no command plugin: this workplace's Go proxy refuses the modules
-# github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3 and
-# github.com/pulumi/pulumi-command/provider (403 "not available", every version). The program
-# therefore runs through the Automation API's inline mode (scripts/pulumi.ts), whose language
-# server lives in-process, and hosttune's resources are dynamic providers, which need only
-# the pulumi-resource-pulumi-nodejs script.
+# The Node.js language host: this workplace's Go proxy refuses the module
+# github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3 (403, every version), so
+# scripts/pulumi-language-nodejs (a small Node host over the SDK's own program runner) is
+# installed beside the CLI, where the CLI finds bundled plugins without a PATH warning.
+# pulumi-command's provider is refused too; hosttune's resources are dynamic providers, which
+# need only the pulumi-resource-pulumi-nodejs script shipped in the npm package.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-lock="$here/package-lock.json"
-
-pkgver() { node -e 'const l=require(process.argv[1]);process.stdout.write(l.packages["node_modules/"+process.argv[2]].version)' "$lock" "$1"; }
-PULUMI_VERSION=$(pkgver @pulumi/pulumi)
+# The SDK this project (or the program that installed hosttune) resolves: the CLI matches it.
+sdk=$(cd "$here" && node -p 'require("path").dirname(require.resolve("@pulumi/pulumi/package.json", { paths: [process.cwd()] }))')
+PULUMI_VERSION=$(node -p 'require(process.argv[1]).version' "$sdk/package.json")
 
 cache=${HOSTTUNE_CACHE:-$HOME/.cache/hosttune}
 root="$cache/toolchain/pulumi-$PULUMI_VERSION"
 bin="$root/bin"
-if [ -x "$bin/pulumi" ] && [ -x "$bin/pulumi-resource-pulumi-nodejs" ]; then
-  echo "$root"; exit 0
+install_plugins() {
+  install -m 0755 "$sdk/pulumi-resource-pulumi-nodejs" "$bin/pulumi-resource-pulumi-nodejs"
+  cmp -s "$here/scripts/pulumi-language-nodejs" "$bin/pulumi-language-nodejs" ||
+    install -m 0755 "$here/scripts/pulumi-language-nodejs" "$bin/pulumi-language-nodejs"
+}
+if [ -x "$bin/pulumi" ]; then
+  install_plugins; echo "$root"; exit 0
 fi
 command -v go >/dev/null || { echo "toolchain: Go is required (the machine's Go toolchain) to build Pulumi offline" >&2; exit 1; }
 mkdir -p "$bin"
@@ -57,8 +61,6 @@ ld="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_
 echo "toolchain: building pulumi $PULUMI_VERSION (several minutes on a cold Go cache)" >&2
 go build -trimpath -tags osusergo,grpcnotrace -ldflags "$ld" -o "$bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
-# The dynamic-provider plugin is a script shipped in the npm package; bundled plugins are
-# looked up beside the CLI.
-install -m 0755 "$here/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" "$bin/pulumi-resource-pulumi-nodejs"
+install_plugins
 mv "$bin/pulumi.tmp" "$bin/pulumi"
 echo "$root"

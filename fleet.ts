@@ -1,26 +1,9 @@
 // The stack's description of the fleet and its tuning (stack config, zod-validated): hosts,
 // credentials, and the tuning every host gets, with per-host overrides.
 import { readFileSync } from "node:fs";
+import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { bfqSchedulerSchema } from "./providers/bfqScheduler/schema";
-import { defaultQdiscSchema } from "./providers/defaultQdisc/schema";
-import { managementVrfSchema } from "./providers/managementVrf/schema";
-import { nicCoalescingSchema } from "./providers/nicCoalescing/schema";
-import { udevRuleSchema } from "./providers/udevRule/schema";
-import { vrfBoundSystemdUnitSchema } from "./providers/vrfBoundSystemdUnit/schema";
-
-const tuningSchema = z
-  .object({
-    defaultQdisc: defaultQdiscSchema.optional(),
-    managementVrf: managementVrfSchema.optional(),
-    /** One entry per NIC selector (interface, or match glob and/or driver). */
-    nicCoalescing: z.array(nicCoalescingSchema).optional(),
-    udevRules: z.array(udevRuleSchema).optional(),
-    bfqScheduler: z.array(bfqSchedulerSchema).optional(),
-    /** Services to run inside a VRF (ip vrf exec through a drop-in). */
-    vrfBoundUnits: z.array(vrfBoundSystemdUnitSchema).optional(),
-  })
-  .strict();
+import { type Tuning, tuningSchema } from "./providers/hostTuning";
 
 const hostSchema = z
   .object({
@@ -54,12 +37,12 @@ export const fleetSchema = z
 
 export type Fleet = z.infer<typeof fleetSchema>;
 export type FleetHost = Fleet["hosts"][number];
-export type Tuning = z.infer<typeof tuningSchema>;
 
 export function parseFleet(raw: unknown): Fleet {
   const r = fleetSchema.safeParse(raw);
+  // A RunError is reported once, without a stack trace: the list is the whole message.
   if (!r.success)
-    throw new Error(
+    throw new pulumi.RunError(
       `invalid hosttune stack config:\n${r.error.issues.map((i) => `  hosttune:${i.path.join(".")}: ${i.message}`).join("\n")}`,
     );
   return r.data;

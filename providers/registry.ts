@@ -1,26 +1,13 @@
-// Kind -> provider, loaded at run time by the serialized shim (core/shim.ts).
+// Kind -> provider, loaded at run time by the serialized shim (core/shim.ts) as "hosttune/provider".
 import { SpecProvider } from "./core/runner";
 import type { AnySpec } from "./core/spec";
-import { bfqSchedulerSpec } from "./bfqScheduler/spec";
-import { defaultQdiscSpec } from "./defaultQdisc/spec";
-import { managementVrfSpec } from "./managementVrf/spec";
-import { nicCoalescingSpec } from "./nicCoalescing/spec";
-import { udevRuleSpec } from "./udevRule/spec";
-import { vrfBoundSystemdUnitSpec } from "./vrfBoundSystemdUnit/spec";
+import { catalog } from "./catalog";
 
-const specs: Record<string, AnySpec> = {
-  BfqScheduler: bfqSchedulerSpec,
-  DefaultQdisc: defaultQdiscSpec,
-  ManagementVrf: managementVrfSpec,
-  NicCoalescing: nicCoalescingSpec,
-  UdevRule: udevRuleSpec,
-  VrfBoundSystemdUnit: vrfBoundSystemdUnitSpec,
-};
-
+const specs = new Map<string, AnySpec>(catalog.map((c) => [c.spec.kind, c.spec]));
 const providers = new Map<string, SpecProvider>();
 
 export function spec(kind: string): AnySpec {
-  const s = specs[kind];
+  const s = specs.get(kind);
   if (!s) throw new Error(`hosttune has no resource kind '${kind}' (state written by another hosttune version?)`);
   return s;
 }

@@ -1,12 +1,39 @@
-// The base every hosttune resource class extends: inputs are the connection and the desired
-// state; outputs add what was observed on the host, what it had before create, and the steps
-// the last change ran.
+// The resource classes: inputs are the connection and the desired state; outputs add what was
+// observed on the host, what it had before create, the steps the last change ran, and the
+// drift (asked vs got) the last read found. Each kind's class is made by `hostResource` from
+// its spec, so its arguments are derived from the kind's zod schema and never written twice.
 import * as pulumi from "@pulumi/pulumi";
+import type * as command from "@pulumi/command";
 import type { Connection } from "./connection";
 import { shim } from "./shim";
+import type { ResourceSpec } from "./spec";
 
-/** Connection inputs in @pulumi/command's `remote.Connection` shape (plus hostKey, sudoPassword). */
-export type ConnectionArgs = { [K in keyof Connection]?: pulumi.Input<Connection[K]> } & { host: pulumi.Input<string> };
+/**
+ * @pulumi/command's `remote.Connection` (the same object a `remote.Command` takes), plus what
+ * hosttune adds: a known_hosts file to verify the host key against, and a password for sudo.
+ */
+export type ConnectionArgs = command.types.input.remote.ConnectionArgs & {
+  /** known_hosts file to verify the host key against when no hostKey is pinned. */
+  knownHostsFile?: pulumi.Input<string>;
+  /** Password for sudo when user is not root; without it sudo must not ask (NOPASSWD). */
+  sudoPassword?: pulumi.Input<string>;
+};
+
+/** Each field of a schema's input type as a Pulumi input. */
+export type InputsOf<I> = { [K in keyof I]: pulumi.Input<I[K]> };
+
+/** A resource's arguments: the connection, and the desired state as the kind's schema takes it. */
+export type HostArgs<I> = { connection: pulumi.Input<ConnectionArgs> } & InputsOf<I>;
+
+const CREDENTIALS = ["password", "privateKey", "privateKeyPassword", "sudoPassword"] as const;
+
+/** The connection with every credential marked secret, whatever the caller passed. */
+function secretCredentials(c: pulumi.Input<ConnectionArgs>): pulumi.Input<ConnectionArgs> {
+  if (pulumi.Output.isInstance(c)) return pulumi.secret(c);
+  const out: ConnectionArgs = { ...(c as ConnectionArgs) };
+  for (const k of CREDENTIALS) if (out[k] !== undefined) out[k] = pulumi.secret(out[k]!);
+  return out;
+}
 
 export abstract class HostResource<D, O> extends pulumi.dynamic.Resource {
   declare readonly connection: pulumi.Output<Connection>;
@@ -14,21 +41,64 @@ export abstract class HostResource<D, O> extends pulumi.dynamic.Resource {
   declare readonly observed: pulumi.Output<O>;
   declare readonly recorded: pulumi.Output<O>;
   declare readonly applied: pulumi.Output<string[]>;
+  /** Where the host differs from what is asked, as of the last read ("field: asked X, got Y"). */
+  declare readonly drift: pulumi.Output<string[]>;
 
   protected constructor(
     kind: string,
     name: string,
-    connection: ConnectionArgs,
+    connection: pulumi.Input<ConnectionArgs>,
     desired: pulumi.Inputs,
     opts?: pulumi.CustomResourceOptions,
   ) {
     super(
       shim(kind),
       name,
-      { connection, desired, observed: undefined, recorded: undefined, applied: undefined },
-      opts,
+      {
+        connection: secretCredentials(connection),
+        desired,
+        observed: undefined,
+        recorded: undefined,
+        applied: undefined,
+        drift: undefined,
+      },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
       "hosttune",
       kind,
     );
   }
+}
+
+/** How a kind appears in a tuning object (stack config and HostTuning). */
+export interface TuningEntry<D, K extends string, M extends boolean> {
+  /** Its key in the tuning object. */
+  key: K;
+  /** Whether the key holds a list of resources (else one). */
+  many: M;
+  /** Child resource name suffix, unique on a host (defaults of the schema applied). */
+  name(d: D): string;
+  /** Kinds whose resources on the same host must exist first. */
+  after?: string[];
+}
+
+/** A kind's class: `new DefaultQdisc(name, args)`, carrying its spec and tuning entry. */
+export interface HostResourceClass<D, O, I, K extends string, M extends boolean> {
+  new (name: string, args: HostArgs<I>, opts?: pulumi.CustomResourceOptions): HostResource<D, O>;
+  readonly spec: ResourceSpec<D, O, unknown, I>;
+  readonly tuning: TuningEntry<D, K, M>;
+}
+
+/** The class of one kind, from its spec and how it appears in a tuning object. */
+export function hostResource<D, O, I, K extends string, M extends boolean>(
+  spec: ResourceSpec<D, O, unknown, I>,
+  tuning: TuningEntry<D, K, M>,
+): HostResourceClass<D, O, I, K, M> {
+  return class extends HostResource<D, O> {
+    static readonly spec = spec;
+    static readonly tuning = tuning;
+    constructor(name: string, args: HostArgs<I>, opts?: pulumi.CustomResourceOptions) {
+      const { connection, ...desired } = args;
+      super(spec.kind, name, connection, desired, opts);
+    }
+  };
 }

@@ -17,6 +17,8 @@ export interface Outputs {
   recorded: unknown;
   /** Steps the last create/update ran (empty when the host already matched). */
   applied: string[];
+  /** Where the host differs from what is asked, as of the last read (empty after create/update). */
+  drift: string[];
 }
 
 type Inputs = { connection: unknown; desired: unknown };
@@ -25,8 +27,12 @@ function failures(error: { issues: { path: (string | number)[]; message: string 
   return error.issues.map((i) => ({ property: [prefix, ...i.path].join("."), reason: i.message }));
 }
 
+export function driftLines(d: Drift[]): string[] {
+  return d.map((x) => `${x.field}: asked ${JSON.stringify(x.asked)}, got ${JSON.stringify(x.got)}`);
+}
+
 export function formatDrift(d: Drift[]): string {
-  return d.map((x) => `${x.field}: asked ${JSON.stringify(x.asked)}, got ${JSON.stringify(x.got)}`).join("; ");
+  return driftLines(d).join("; ");
 }
 
 export class SpecProvider implements dynamic.ResourceProvider {
@@ -144,6 +150,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       observed,
       recorded: before,
       applied: describeSteps(applied),
+      drift: [],
     };
     return { id: this.where(c, inputs.desired), outs };
   }
@@ -157,6 +164,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       observed,
       recorded: olds.recorded,
       applied: describeSteps(applied),
+      drift: [],
     };
     return { outs };
   }
@@ -167,7 +175,12 @@ export class SpecProvider implements dynamic.ResourceProvider {
         `${id}: cannot read without the state's connection (pulumi import is not supported for dynamic resources; declare the resource and run up: create adopts what the host has)`,
       );
     const observed = await this.observe(props.connection, props.desired);
-    return { id, props: { ...props, observed }, inputs: { connection: props.connection, desired: props.desired } };
+    const drift = driftLines(this.spec.drift(this.spec.want(props.desired, observed), observed));
+    return {
+      id,
+      props: { ...props, observed, drift },
+      inputs: { connection: props.connection, desired: props.desired },
+    };
   }
 
   async delete(_id: string, props: Outputs): Promise<void> {

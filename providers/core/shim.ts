@@ -4,12 +4,26 @@
 // code from state, and the SSH pool lives in one module instance per deployment.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 
+// One object per kind: the SDK caches a provider's serialization by object identity, so a
+// fleet serializes each kind once instead of once per resource.
+const shims = new Map<string, dynamic.ResourceProvider>();
+
 export function shim(kind: string): dynamic.ResourceProvider {
-  const impl = () =>
-    require(
-      require("path").join(process.env.HOSTTUNE_ROOT || process.cwd(), "dist", "providers", "registry.js"),
-    ).provider(kind);
-  return {
+  let s = shims.get(kind);
+  if (s) return s;
+  // Runs in the dynamic-provider process, whose cwd is the program's folder: hosttune is found
+  // from the program's own dependencies (or as itself, through package.json "exports").
+  const impl = () => {
+    const from = require("module").createRequire(require("path").join(process.cwd(), "__hosttune__.js"));
+    let registry;
+    try {
+      registry = from("hosttune/provider");
+    } catch (e) {
+      throw new Error(`cannot load hosttune's provider from ${process.cwd()}: ${(e as Error).message}`);
+    }
+    return registry.provider(kind);
+  };
+  s = {
     check: (olds, news) => impl().check(olds, news),
     diff: (id, olds, news) => impl().diff(id, olds, news),
     create: (inputs) => impl().create(inputs),
@@ -17,4 +31,6 @@ export function shim(kind: string): dynamic.ResourceProvider {
     update: (id, olds, news) => impl().update(id, olds, news),
     delete: (id, props) => impl().delete(id, props),
   };
+  shims.set(kind, s);
+  return s;
 }

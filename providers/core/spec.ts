@@ -12,11 +12,11 @@ export interface Drift {
   got: unknown;
 }
 
-export interface ResourceSpec<D, O, T> {
+export interface ResourceSpec<D, O, T, I = unknown> {
   /** Type token suffix: hosttune:<module>:<kind>. */
   kind: string;
   /** Desired state, validated in `check` (the connection is validated separately). */
-  schema: z.ZodType<D, z.ZodTypeDef, unknown>;
+  schema: z.ZodType<D, z.ZodTypeDef, I>;
   /** Identity on the host (the connection's target is prefixed by the runner). */
   id(d: D): string;
   /** Shell fragments whose outputs make the observation, run as one script. */
@@ -39,17 +39,17 @@ export interface ResourceSpec<D, O, T> {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnySpec = ResourceSpec<any, any, any>;
+export type AnySpec = ResourceSpec<any, any, any, any>;
 
 /** A resource kind from its parts: the probe module (facts, observe) and the planner module. */
-export function defineSpec<D, O, T>(
+export function defineSpec<D, O, T, I>(
   kind: string,
-  schema: ResourceSpec<D, O, T>["schema"],
+  schema: z.ZodType<D, z.ZodTypeDef, I>,
   id: (d: D) => string,
   probe: { probeFacts: ResourceSpec<D, O, T>["facts"]; observe: ResourceSpec<D, O, T>["observe"] },
   planner: Pick<ResourceSpec<D, O, T>, "want" | "restore" | "plan" | "drift">,
   extra: Pick<ResourceSpec<D, O, T>, "commitConfirmed"> = {},
-): ResourceSpec<D, O, T> {
+): ResourceSpec<D, O, T, I> {
   return {
     kind,
     schema,

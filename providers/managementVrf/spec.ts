@@ -2,11 +2,13 @@ import { defineSpec } from "../core/spec";
 import * as planner from "./plan";
 import * as probe from "./probe";
 import { managementVrfSchema, type ManagementVrfDesired } from "./schema";
+import type { z } from "zod";
 
 export const managementVrfSpec = defineSpec<
   ManagementVrfDesired,
   probe.ManagementVrfObserved,
-  planner.ManagementVrfTarget
+  planner.ManagementVrfTarget,
+  z.input<typeof managementVrfSchema>
 >("ManagementVrf", managementVrfSchema, (d) => `vrf/${d.name}`, probe, planner, {
   commitConfirmed: {
     timeoutSeconds: (d) => d.confirmTimeout,

@@ -1,21 +1,15 @@
-import type * as pulumi from "@pulumi/pulumi";
-import { type ConnectionArgs, HostResource } from "../core/resource";
-import type { VrfBoundSystemdUnitObserved } from "./probe";
-import type { VrfBoundSystemdUnitDesired } from "./schema";
-
-export interface VrfBoundSystemdUnitArgs {
-  connection: ConnectionArgs;
-  unit: pulumi.Input<string>;
-  /** Pass a ManagementVrf's name output so Pulumi creates the VRF first. */
-  vrf: pulumi.Input<string>;
-  restart?: pulumi.Input<"now" | "onNextStart" | "never">;
-  dropInName?: pulumi.Input<string>;
-}
+import type { z } from "zod";
+import { type HostArgs, hostResource } from "../core/resource";
+import type { vrfBoundSystemdUnitSchema } from "./schema";
+import { vrfBoundSystemdUnitSpec } from "./spec";
 
 /** A systemd service run under `ip vrf exec` through a drop-in (the vendor unit is never edited). */
-export class VrfBoundSystemdUnit extends HostResource<VrfBoundSystemdUnitDesired, VrfBoundSystemdUnitObserved> {
-  constructor(name: string, args: VrfBoundSystemdUnitArgs, opts?: pulumi.CustomResourceOptions) {
-    const { connection, ...desired } = args;
-    super("VrfBoundSystemdUnit", name, connection, desired, opts);
-  }
-}
+export const VrfBoundSystemdUnit = hostResource(vrfBoundSystemdUnitSpec, {
+  key: "vrfBoundUnits",
+  many: true,
+  name: (d) => `vrf-unit-${d.unit}`,
+  // The VRF a unit is bound to is made on the same host first.
+  after: ["ManagementVrf"],
+});
+export type VrfBoundSystemdUnit = InstanceType<typeof VrfBoundSystemdUnit>;
+export type VrfBoundSystemdUnitArgs = HostArgs<z.input<typeof vrfBoundSystemdUnitSchema>>;

@@ -1,7 +1,7 @@
 // Bad input fails with a clear message before any change, and the host is unchanged: an
 // unknown qdisc, a file name with '/' or '..', a host nobody answers on, a wrong host key.
 import { afterAll, describe, expect, it } from "vitest";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { CliStack as Stack } from "./lab";
 import { fleetConfig, labStack, labVms, onVm, upFailure } from "./lab";
 
 const vms = labVms();
@@ -12,7 +12,7 @@ function hostState() {
   return vms.map((vm) => onVm(vm, "sysctl -n net.core.default_qdisc; ls /etc/sysctl.d"));
 }
 
-async function expectRejected(name: string, config: Record<string, unknown>, message: RegExp) {
+async function expectRejected(name: string, config: object, message: RegExp) {
   const before = hostState();
   const stack = await labStack(name, config);
   stacks.push(stack);
@@ -21,7 +21,7 @@ async function expectRejected(name: string, config: Record<string, unknown>, mes
 }
 
 afterAll(async () => {
-  for (const s of stacks) await s.workspace.removeStack(s.name, { force: true }).catch(() => {});
+  for (const s of stacks) await s.remove();
 });
 
 describe("bad input", () => {

@@ -1,7 +1,7 @@
 // BfqScheduler through the real CLI: the lab VMs have a rotational AHCI disk and a
 // non-rotational SCSI disk (names may swap between boots), so selection by property is real.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { CliStack as Stack } from "./lab";
 import { fleetConfig, labStack, labVms, onVm } from "./lab";
 
 const vms = labVms();
@@ -34,12 +34,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
+  await stack?.remove();
 });
 
 describe("BfqScheduler on the lab fleet", () => {
   it("up selects bfq for the rotational sd disk only, at runtime and in a udev rule", async () => {
-    await stack.up({ color: "never" });
+    await stack.up();
     for (const vm of vms) {
       const d = disks(vm);
       expect(d.rotational.scheduler).toBe("bfq");
@@ -48,21 +48,21 @@ describe("BfqScheduler on the lab fleet", () => {
         /KERNEL=="sd\*", ATTR\{queue\/rotational\}=="1", ATTR\{queue\/scheduler\}="bfq"/,
       );
     }
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
   });
 
   it("the udev rule selects bfq again on a change event, and drift by hand shows in preview", async () => {
     const vm = vms[0];
     const dev = disks(vm).rotational.name;
     onVm(vm, `echo mq-deadline > /sys/block/${dev}/queue/scheduler`);
-    expect((await stack.preview({ color: "never" })).changeSummary.update).toBe(1);
+    expect((await stack.preview()).changeSummary.update).toBe(1);
     onVm(vm, `udevadm trigger --action=change /sys/block/${dev} && udevadm settle`);
     expect(disks(vm).rotational.scheduler).toBe("bfq");
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
   });
 
   it("destroy restores each disk's scheduler and removes the rule", async () => {
-    await stack.destroy({ color: "never" });
+    await stack.destroy();
     for (const vm of vms) {
       const d = disks(vm);
       expect(d.rotational.scheduler).toBe(original[vm.name].rotational.scheduler);

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { CliStack as Stack } from "./lab";
 import { fleetConfig, handshakesPerDeployment, LAB_DIR, labStack, labVms, onVm, REPO, sshLog } from "./lab";
 
 const FILE = "/etc/sysctl.d/90-hosttune-default-qdisc.conf";
@@ -46,7 +46,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
+  await stack?.remove();
   for (const vm of vms) onVm(vm, "ip link del tap-e2e 2>/dev/null; true");
 });
 
@@ -55,7 +55,7 @@ describe("DefaultQdisc on the lab fleet", () => {
     for (const vm of vms)
       expect(qdiscState(vm)).toMatchObject({ runtime: "fq_codel", file: "ABSENT\n", tap: "fq_codel" });
     const log = sshLog();
-    const r = await stack.up({ color: "never" });
+    const r = await stack.up();
     expect(r.summary.resourceChanges).toMatchObject({ create: vms.length + 1 }); // + the stack
     for (const vm of vms)
       expect(qdiscState(vm)).toEqual({
@@ -68,7 +68,7 @@ describe("DefaultQdisc on the lab fleet", () => {
 
   it("a second preview expects no changes", async () => {
     const log = sshLog();
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
     expectOneConnectionPerVm(log());
   });
 
@@ -76,13 +76,13 @@ describe("DefaultQdisc on the lab fleet", () => {
     const [vm] = vms.slice(-1);
     onVm(vm, "sysctl -q -w net.core.default_qdisc=fq");
     const log = sshLog();
-    const p = await stack.preview({ color: "never" });
+    const p = await stack.preview();
     expect(p.changeSummary).toMatchObject({ update: 1, same: vms.length });
     expectOneConnectionPerVm(log());
-    const r = await stack.up({ color: "never" });
+    const r = await stack.up();
     expect(r.summary.resourceChanges).toMatchObject({ update: 1 });
     expect(qdiscState(vm).runtime).toBe("noqueue");
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
   });
 
   it("keeps the private key out of state in plain text", async () => {
@@ -98,7 +98,7 @@ describe("DefaultQdisc on the lab fleet", () => {
   });
 
   it("destroy restores the original value and files", async () => {
-    await stack.destroy({ color: "never" });
+    await stack.destroy();
     for (const vm of vms) {
       expect(onVm(vm, "sysctl -n net.core.default_qdisc").trim()).toBe(original[vm.name].runtime);
       expect(onVm(vm, "ls /etc/sysctl.d")).toBe(original[vm.name].files);

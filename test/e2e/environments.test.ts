@@ -1,7 +1,7 @@
 // Per-environment stacks: two stacks of the same program with different values and their own
 // VMs; each stack's preview and up touch only its own hosts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { CliStack as Stack } from "./lab";
 import { fleetConfig, labStack, labVms, onVm, sshLog } from "./lab";
 
 const [vm1, vm2] = labVms();
@@ -15,15 +15,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of [lab, staging]) {
-    await s?.destroy({ color: "never" }).catch(() => {});
-    await s?.workspace.removeStack(s.name, { force: true }).catch(() => {});
+    await s?.destroy().catch(() => {});
+    await s?.remove();
   }
 });
 
 describe("two environments from one program", () => {
   it("each converges its own VM to its own values", async () => {
-    await lab.up({ color: "never" });
-    await staging.up({ color: "never" });
+    await lab.up();
+    await staging.up();
     expect(onVm(vm1, "sysctl -n net.core.default_qdisc").trim()).toBe("noqueue");
     expect(onVm(vm2, "sysctl -n net.core.default_qdisc").trim()).toBe("fq");
   });
@@ -34,7 +34,7 @@ describe("two environments from one program", () => {
       [staging, vm2],
     ] as const) {
       const log = sshLog();
-      await s.preview({ expectNoChanges: true, color: "never" });
+      await s.preview({ expectNoChanges: true });
       expect(new Set(log().map((e) => e.port))).toEqual(new Set([vm.port]));
     }
   });

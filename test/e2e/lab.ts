@@ -1,11 +1,10 @@
 // The lab fleet as the e2e tests see it: the VMs booted by globalSetup, an independent way
 // to run commands on them (the system's ssh, not hosttune's transport), and stacks of the
 // real program run by the real Pulumi CLI.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { Stack } from "@pulumi/pulumi/automation";
 
 export const REPO = resolve(__dirname, "..", "..");
 export const LAB_DIR = process.env.HOSTTUNE_TEST_LAB_DIR ?? join(REPO, ".lab", "test");
@@ -80,20 +79,138 @@ export function fleetConfig(
   };
 }
 
-/** A stack of the real program (index.ts), run by the real CLI, with its config set. */
-export async function labStack(name: string, config: Record<string, unknown>): Promise<Stack> {
-  process.env.PULUMI_BACKEND_URL = `file://${join(REPO, ".hosttune", "test-state")}`;
+/** Where e2e stacks live: their own state backend and passphrase, as a user's environment would set. */
+export const E2E_ENV = {
+  PULUMI_BACKEND_URL: `file://${join(REPO, ".hosttune", "test-state")}`,
+  PULUMI_CONFIG_PASSPHRASE: "hosttune-e2e",
+};
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the project's `pulumi` (bin/pulumi: the real CLI with hosttune's defaults) as a user would. */
+export function pulumi(args: string[], input?: string): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(join(REPO, "bin", "pulumi"), [...args, "--non-interactive"], {
+      cwd: REPO,
+      env: { ...process.env, ...E2E_ENV, PULUMI_SKIP_CONFIRMATIONS: "true" },
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
+    child.stdin?.end(input);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b) => out.push(b));
+    child.stderr.on("data", (b) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      resolvePromise({
+        code: code ?? -1,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+      }),
+    );
+  });
+}
+
+export interface OpOptions {
+  expectNoChanges?: boolean;
+  diff?: boolean;
+  target?: string[];
+  refresh?: boolean;
+  /** Any other flags, passed through. */
+  args?: string[];
+}
+
+/** One stack of this project driven through the `pulumi` binary: the verbs the e2e files use. */
+export class CliStack {
+  constructor(readonly name: string) {}
+
+  /** `pulumi <verb> --stack NAME ...`; throws with the CLI's output when it fails. */
+  async run(args: string[], input?: string): Promise<CliResult> {
+    const r = await pulumi([...args, "--stack", this.name], input);
+    if (r.code !== 0)
+      throw new Error(
+        `pulumi ${args.join(" ")} failed (rc ${r.code}):\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-4000)}`,
+      );
+    return r;
+  }
+
+  private flags(o: OpOptions): string[] {
+    return [
+      ...(o.expectNoChanges ? ["--expect-no-changes"] : []),
+      ...(o.diff ? ["--diff"] : []),
+      ...(o.refresh === false ? ["--refresh=false"] : []),
+      ...(o.target ?? []).flatMap((t) => ["--target", t]),
+      ...(o.args ?? []),
+    ];
+  }
+
+  /** `pulumi preview --json`: the engine's change summary, the steps and their diffs. */
+  async preview(
+    o: OpOptions = {},
+  ): Promise<{ changeSummary: Record<string, number>; steps: PreviewStep[]; outputs: string }> {
+    const r = await this.run(["preview", "--json", ...this.flags(o)]);
+    const j = JSON.parse(r.stdout);
+    return { changeSummary: j.changeSummary ?? {}, steps: j.steps ?? [], outputs: r.stdout };
+  }
+
+  /** `pulumi up --yes`; the summary is what `pulumi stack history` recorded for it. */
+  async up(o: OpOptions = {}): Promise<{ summary: { resourceChanges: Record<string, number> }; stdout: string }> {
+    const r = await this.run(["up", "--yes", "--skip-preview", ...this.flags(o)]);
+    return { summary: { resourceChanges: (await this.lastUpdate()).resourceChanges ?? {} }, stdout: r.stdout };
+  }
+
+  async refresh(o: OpOptions = {}): Promise<CliResult> {
+    return this.run(["refresh", "--yes", "--skip-preview", ...this.flags(o)]);
+  }
+
+  async destroy(o: OpOptions = {}): Promise<CliResult> {
+    return this.run(["destroy", "--yes", "--skip-preview", ...this.flags(o)]);
+  }
+
+  async lastUpdate(): Promise<{ kind: string; result: string; resourceChanges?: Record<string, number> }> {
+    const r = await this.run(["stack", "history", "--json"]);
+    return JSON.parse(r.stdout)[0];
+  }
+
+  async outputs(): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.run(["stack", "output", "--json", "--show-secrets"])).stdout);
+  }
+
+  /** `pulumi config set` per key (objects as JSON, as Pulumi's own config set-all does). */
+  async setAllConfig(config: object): Promise<void> {
+    const pairs = Object.entries(config).map(
+      ([k, v]) => `hosttune:${k}=${typeof v === "string" ? v : JSON.stringify(v)}`,
+    );
+    await this.run(["config", "set-all", ...pairs.flatMap((p) => ["--plaintext", p])]);
+  }
+
+  async remove(): Promise<void> {
+    await this.run(["stack", "rm", "--yes", "--force", "--preserve-config=false"]).catch(() => {});
+  }
+}
+
+export interface PreviewStep {
+  op: string;
+  urn: string;
+  diffReasons?: string[];
+  detailedDiff?: Record<string, unknown>;
+  oldState?: { outputs?: Record<string, unknown> };
+  newState?: { inputs?: Record<string, unknown> };
+}
+
+/** A fresh stack of the real program (index.ts) with its config set: `pulumi stack init` + `config set-all`. */
+export async function labStack(name: string, config: object): Promise<CliStack> {
   mkdirSync(join(REPO, ".hosttune", "test-state"), { recursive: true });
-  const { openStack } = await import("../../cli/hosttune");
-  const stack = await openStack(name);
-  await stack.setAllConfig(
-    Object.fromEntries(
-      Object.entries(config).map(([k, v]) => [
-        `hosttune:${k}`,
-        { value: typeof v === "string" ? v : JSON.stringify(v) },
-      ]),
-    ),
-  );
+  const stack = new CliStack(name);
+  await stack.remove();
+  await pulumi(["stack", "init", name]).then((r) => {
+    if (r.code !== 0) throw new Error(`pulumi stack init ${name}: ${r.stderr}`);
+  });
+  await stack.setAllConfig(config);
   return stack;
 }
 
@@ -124,8 +241,8 @@ export function handshakesPerDeployment(log: { pid: number; port: number }[]): R
 }
 
 /** Runs `up` expecting it to fail; returns the CLI's error text. */
-export async function upFailure(stack: Stack): Promise<string> {
-  const err = await stack.up({ color: "never" }).then(
+export async function upFailure(stack: CliStack): Promise<string> {
+  const err = await stack.up().then(
     () => undefined,
     (e: Error) => e,
   );

@@ -2,7 +2,7 @@
 // (enp0s2) into the VRF: commit-confirmed over a fresh connection, a deliberately broken change
 // rolled back by the host itself, drift, a VRF-bound service ordered after the VRF, destroy.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { CliStack as Stack } from "./lab";
 import { fleetConfig, labStack, labVms, onVm, upFailure } from "./lab";
 
 const vms = labVms();
@@ -43,7 +43,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
+  await stack?.remove();
   for (const vm of vms)
     onVm(vm, `systemctl stop ${UNIT}; rm -f /etc/systemd/system/${UNIT}; systemctl daemon-reload; true`);
 });
@@ -62,11 +62,11 @@ describe("ManagementVrf on the lab fleet", () => {
       /no fresh SSH connection could confirm the change within 30s, so the host rolled it back by itself \(job result: rolled-back\)/,
     );
     expect(netState(vm)).toBe(original[vm.name]);
-    await s.workspace.removeStack(s.name, { force: true });
+    await s.remove();
   });
 
   it("up moves enp0s2 and its default route into the VRF, keeps SSH, and runs the bound service inside it", async () => {
-    await stack.up({ color: "never" });
+    await stack.up();
     for (const vm of vms) {
       expect(onVm(vm, "ip -j -d link show dev mgmt")).toMatch(/"info_kind":"vrf".*"table":1000/);
       expect(onVm(vm, "ip -j link show master mgmt")).toMatch(/"ifname":"enp0s2"/);
@@ -80,19 +80,19 @@ describe("ManagementVrf on the lab fleet", () => {
         /^nameserver 10\.0\.2\.3$/m,
       );
     }
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
   });
 
   it("drift by hand shows in a plain preview and up repairs it", async () => {
     const vm = vms[0];
     onVm(vm, "sysctl -qw net.ipv4.udp_l3mdev_accept=0");
-    expect((await stack.preview({ color: "never" })).changeSummary.update).toBe(1);
-    await stack.up({ color: "never" });
+    expect((await stack.preview()).changeSummary.update).toBe(1);
+    await stack.up();
     expect(onVm(vm, "sysctl -n net.ipv4.udp_l3mdev_accept").trim()).toBe("1");
   });
 
   it("destroy restores routes, rules, interfaces, sysctls, files and the resolver, and the service leaves the VRF", async () => {
-    await stack.destroy({ color: "never" });
+    await stack.destroy();
     for (const vm of vms) {
       expect(netState(vm)).toBe(original[vm.name]);
       expect(onVm(vm, `ip vrf identify $(systemctl show -p MainPID --value ${UNIT})`).trim()).toBe("");

@@ -1,7 +1,7 @@
 // NicCoalescing through the real CLI on the lab VMs: netdevsim NICs (full coalescing, and CQE
 // mode that is accepted but not kept) and the emulated e1000e (only rx-usecs settable).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { CliStack as Stack } from "./lab";
 import { fleetConfig, labStack, labVms, onVm, upFailure } from "./lab";
 
 const vms = labVms();
@@ -28,13 +28,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
+  await stack?.remove();
   for (const vm of vms) onVm(vm, "for i in 11 12; do echo $i > /sys/bus/netdevsim/del_device 2>/dev/null; done; true");
 });
 
 describe("NicCoalescing on the lab fleet", () => {
   it("up sets the given parameters on every matched NIC and writes the udev rules", async () => {
-    await stack.up({ color: "never" });
+    await stack.up();
     for (const vm of vms) {
       const nsim = coalesce(vm, "eni11np1");
       expect([value(nsim, "rx-usecs"), value(nsim, "tx-usecs"), value(nsim, "tx-frames")]).toEqual([
@@ -45,15 +45,15 @@ describe("NicCoalescing on the lab fleet", () => {
       expect(value(coalesce(vm, "enp0s3"), "rx-usecs")).toBe("100");
       expect(onVm(vm, RULES)).toMatch(/85-hosttune-coalesce-enp0s3\.rules[\s\S]*85-hosttune-coalesce-netdevsim\.rules/);
     }
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
   });
 
   it("drift by hand shows in a plain preview and up repairs it", async () => {
     const vm = vms[vms.length - 1];
     onVm(vm, "ethtool -C eni11np1 rx-usecs 7");
-    const p = await stack.preview({ color: "never" });
+    const p = await stack.preview();
     expect(p.changeSummary.update).toBe(1);
-    await stack.up({ color: "never" });
+    await stack.up();
     expect(value(coalesce(vm, "eni11np1"), "rx-usecs")).toBe("50");
   });
 
@@ -62,11 +62,11 @@ describe("NicCoalescing on the lab fleet", () => {
     onVm(vm, "echo '12 1' > /sys/bus/netdevsim/new_device && udevadm settle");
     expect(value(coalesce(vm, "eni12np1"), "rx-usecs")).toBe("50");
     expect(value(coalesce(vm, "eni12np1"), "tx-frames")).toBe("128");
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
   });
 
   it("destroy restores the recorded values and removes the rules", async () => {
-    await stack.destroy({ color: "never" });
+    await stack.destroy();
     for (const vm of vms) {
       expect(coalesce(vm, "eni11np1")).toBe(original[vm.name].nsim);
       expect(coalesce(vm, "enp0s3")).toBe(original[vm.name].e1000e);
@@ -87,7 +87,7 @@ describe("NicCoalescing failures leave the host unchanged", () => {
     );
     expect(await upFailure(s)).toMatch(/enp0s3 \(driver e1000e\) does not support coalescing parameter tx-usecs/);
     expect(state()).toEqual(before);
-    await s.workspace.removeStack(s.name, { force: true });
+    await s.remove();
   });
 
   it("a value the driver accepts but does not keep (netdevsim cqe-mode-rx) fails with asked vs got, and is rolled back", async () => {
@@ -102,6 +102,6 @@ describe("NicCoalescing failures leave the host unchanged", () => {
     expect(msg).toMatch(/eni11np1 \(driver netdevsim\) cqe-mode-rx: asked true, got false/);
     expect(msg).toMatch(/rolled back/);
     expect(state()).toEqual(before);
-    await s.workspace.removeStack(s.name, { force: true });
+    await s.remove();
   });
 });

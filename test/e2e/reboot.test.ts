@@ -2,7 +2,7 @@
 // all six kinds on each VM; a read-only deployment (preview) opens exactly one SSH connection
 // per VM. (An up with a ManagementVrf change opens fresh ones on purpose, to confirm it.)
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { CliStack as Stack } from "./lab";
 import { fleetConfig, handshakesPerDeployment, labStack, labVms, onVm, rebootVm, sshLog } from "./lab";
 
 const vms = labVms();
@@ -60,7 +60,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
+  await stack?.remove();
   onVm(
     vm,
     "systemctl disable --now lab-boot-devices.service; rm -f /etc/systemd/system/lab-boot-devices.service; systemctl daemon-reload; ip link del tapboot; echo 21 > /sys/bus/netdevsim/del_device; true",
@@ -85,7 +85,7 @@ function expectTuned() {
 
 describe("after a reboot", () => {
   it("up converges all six kinds on every VM", async () => {
-    await stack.up({ color: "never" });
+    await stack.up();
     expectTuned();
   });
 
@@ -94,7 +94,7 @@ describe("after a reboot", () => {
     onVm(vm, "udevadm settle");
     expectTuned();
     const log = sshLog();
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
     const per = handshakesPerDeployment(log());
     expect(
       Object.values(per).every((n) => n === 1),
@@ -104,7 +104,7 @@ describe("after a reboot", () => {
   });
 
   it("destroy restores what the VM had", async () => {
-    await stack.destroy({ color: "never" });
+    await stack.destroy();
     expect(snapshot()).toBe(original);
   });
 });

@@ -2,7 +2,7 @@
 // applied to an existing tap by a scoped trigger and to a new tap on add; drift; a rule udev
 // rejects; destroy.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { CliStack as Stack } from "./lab";
 import { fleetConfig, labStack, labVms, onVm, upFailure } from "./lab";
 
 const vms = labVms();
@@ -29,7 +29,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
+  await stack?.remove();
   for (const vm of vms) onVm(vm, "for t in tapold tapnew; do ip link del $t 2>/dev/null; done; true");
 });
 
@@ -37,13 +37,13 @@ describe("UdevRule on the lab fleet", () => {
   it("up writes the rule; the scoped trigger gives the existing tap noqueue, the primary NIC keeps its qdisc", async () => {
     const primary = vms.map((vm) => rootQdisc(vm, "enp0s2"));
     for (const vm of vms) expect(rootQdisc(vm, "tapold")).toBe(`${defaultQdisc(vm)} 0:`);
-    await stack.up({ color: "never" });
+    await stack.up();
     vms.forEach((vm, i) => {
       expect(onVm(vm, `cat ${FILE}`)).toBe(TAP + "\n");
       expect(rootQdisc(vm, "tapold")).toBe("noqueue 1000:");
       expect(rootQdisc(vm, "enp0s2")).toBe(primary[i]);
     });
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
   });
 
   it("a new tap gets noqueue on add", async () => {
@@ -56,8 +56,8 @@ describe("UdevRule on the lab fleet", () => {
   it("an edit by hand shows in a plain preview and up repairs it", async () => {
     const vm = vms[0];
     onVm(vm, `echo '# local edit' >> ${FILE}`);
-    expect((await stack.preview({ color: "never" })).changeSummary.update).toBe(1);
-    await stack.up({ color: "never" });
+    expect((await stack.preview()).changeSummary.update).toBe(1);
+    await stack.up();
     expect(onVm(vm, `cat ${FILE}`)).toBe(TAP + "\n");
   });
 
@@ -72,11 +72,11 @@ describe("UdevRule on the lab fleet", () => {
       /udev rejects 91-bad\.rules; nothing was changed\. udev says: .*91-bad\.rules:1 Invalid key 'FOO'/,
     );
     expect(onVm(vm, "ls /etc/udev/rules.d")).toBe(before);
-    await s.workspace.removeStack(s.name, { force: true });
+    await s.remove();
   });
 
   it("destroy removes the rule and reloads udev", async () => {
-    await stack.destroy({ color: "never" });
+    await stack.destroy();
     for (const vm of vms) {
       expect(onVm(vm, `test -e ${FILE} && echo present || echo absent`).trim()).toBe("absent");
       onVm(vm, "ip link del tapnew && ip tuntap add dev tapnew mode tap && udevadm settle && ip link set tapnew up");

@@ -2,7 +2,7 @@
 // ManagementVrf is not in yet) is proven inside it by `ip vrf identify`, survives drift, and is
 // back in the default VRF after destroy. A missing VRF or unit is a clear error.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { CliStack as Stack } from "./lab";
 import { fleetConfig, labStack, labVms, onVm, upFailure } from "./lab";
 
 const vms = labVms();
@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stack?.workspace.removeStack(stack.name, { force: true }).catch(() => {});
+  await stack?.remove();
   for (const vm of vms)
     onVm(
       vm,
@@ -34,7 +34,7 @@ afterAll(async () => {
 describe("VrfBoundSystemdUnit on the lab fleet", () => {
   it("up restarts the service inside the VRF, proven by ip vrf identify", async () => {
     for (const vm of vms) expect(vrfOfMain(vm)).toBe("");
-    await stack.up({ color: "never" });
+    await stack.up();
     for (const vm of vms) {
       expect(vrfOfMain(vm)).toBe("e2evrf");
       expect(onVm(vm, `systemctl show -p ExecStart --value ${UNIT}`)).toMatch(
@@ -42,7 +42,7 @@ describe("VrfBoundSystemdUnit on the lab fleet", () => {
       );
       expect(onVm(vm, "ls /lib/systemd/system /usr/lib/systemd/system | grep -c hosttune || true").trim()).toBe("0");
     }
-    await stack.preview({ expectNoChanges: true, color: "never" });
+    await stack.preview({ expectNoChanges: true });
   });
 
   it("a service restarted outside the VRF by hand shows as drift, and up puts it back", async () => {
@@ -52,8 +52,8 @@ describe("VrfBoundSystemdUnit on the lab fleet", () => {
       `rm /etc/systemd/system/${UNIT}.d/50-hosttune-vrf.conf && systemctl daemon-reload && systemctl restart ${UNIT}`,
     );
     expect(vrfOfMain(vm)).toBe("");
-    expect((await stack.preview({ color: "never" })).changeSummary.update).toBe(1);
-    await stack.up({ color: "never" });
+    expect((await stack.preview()).changeSummary.update).toBe(1);
+    await stack.up();
     expect(vrfOfMain(vm)).toBe("e2evrf");
   });
 
@@ -61,15 +61,13 @@ describe("VrfBoundSystemdUnit on the lab fleet", () => {
     const vm = vms[0];
     const s = await labStack("e2e-vrfunit-bad", fleetConfig({ vrfBoundUnits: [{ unit: UNIT, vrf: "novrf" }] }, [vm]));
     expect(await upFailure(s)).toMatch(/VRF novrf does not exist/);
-    await s.setConfig("hosttune:tuning", {
-      value: JSON.stringify({ vrfBoundUnits: [{ unit: "nope.service", vrf: "e2evrf" }] }),
-    });
+    await s.setAllConfig({ tuning: { vrfBoundUnits: [{ unit: "nope.service", vrf: "e2evrf" }] } });
     expect(await upFailure(s)).toMatch(/unit nope\.service is not loaded/);
-    await s.workspace.removeStack(s.name, { force: true });
+    await s.remove();
   });
 
   it("destroy removes the drop-in and the service is back in the default VRF", async () => {
-    await stack.destroy({ color: "never" });
+    await stack.destroy();
     for (const vm of vms) {
       expect(vrfOfMain(vm)).toBe("");
       expect(onVm(vm, `ls /etc/systemd/system/${UNIT}.d 2>/dev/null | wc -l`).trim()).toBe("0");

@@ -55,14 +55,20 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   async diff(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.DiffResult> {
     const c = news.connection as Connection;
-    const replaces = (["host", "port"] as const)
-      .filter((k) => olds.connection?.[k] !== c[k])
-      .map((k) => `connection.${k}`);
-    if (JSON.stringify(olds.desired) !== JSON.stringify(news.desired) || replaces.length)
-      return { changes: true, replaces };
-    // Same inputs: changes only if the host (as last observed, i.e. refreshed) drifted.
-    const drift = this.spec.drift(this.spec.want(news.desired, olds.observed), olds.observed);
-    return { changes: drift.length > 0 || olds.connection?.user !== c.user };
+    // Another host, or another identity on it (a renamed file, unit or VRF), is a replacement.
+    // Delete first: the old resource puts back what the host had before, so the new one records
+    // the real original rather than our own value, and no renamed file is left behind.
+    const replaces = [
+      ...(["host", "port"] as const).filter((k) => olds.connection?.[k] !== c[k]).map((k) => `connection.${k}`),
+      ...(olds.desired !== undefined && this.spec.id(olds.desired) !== this.spec.id(news.desired) ? ["desired"] : []),
+    ];
+    if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
+    if (JSON.stringify(olds.desired) !== JSON.stringify(news.desired)) return { changes: true };
+    // The connection the program gives is the one used from now on (new key, pin, sudo password).
+    if (JSON.stringify(olds.connection) !== JSON.stringify(c)) return { changes: true };
+    // Same inputs: changes only if the host (as last read, i.e. refreshed) drifted.
+    const drift = olds.drift ?? driftLines(this.spec.drift(this.spec.want(news.desired, olds.observed), olds.observed));
+    return { changes: drift.length > 0 };
   }
 
   private async observe(c: Connection, d: unknown): Promise<unknown> {
@@ -174,8 +180,19 @@ export class SpecProvider implements dynamic.ResourceProvider {
       throw new Error(
         `${id}: cannot read without the state's connection (pulumi import is not supported for dynamic resources; declare the resource and run up: create adopts what the host has)`,
       );
-    const observed = await this.observe(props.connection, props.desired);
-    const drift = driftLines(this.spec.drift(this.spec.want(props.desired, observed), observed));
+    let observed = props.observed;
+    let drift: string[];
+    try {
+      observed = await this.observe(props.connection, props.desired);
+      drift = driftLines(this.spec.drift(this.spec.want(props.desired, observed), observed));
+    } catch (e) {
+      // A host that is not as asked in a way the probe cannot express (a VRF or NIC gone), or
+      // that the stored connection no longer reaches (a re-pinned key, a new sudo password, a
+      // host down), is an observation: reported as drift for `up` to repair with the program's
+      // connection (or to fail on, for that host alone), never a refresh that stops the fleet.
+      if (!(e instanceof HostError)) throw e;
+      drift = [e.message];
+    }
     return {
       id,
       props: { ...props, observed, drift },

@@ -102,8 +102,8 @@ export function pulumi(args: string[], input?: string): Promise<CliResult> {
     child.stdin?.end(input);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on("data", (b) => out.push(b));
-    child.stderr.on("data", (b) => err.push(b));
+    child.stdout!.on("data", (b) => out.push(b));
+    child.stderr!.on("data", (b) => err.push(b));
     child.on("error", reject);
     child.on("close", (code) =>
       resolvePromise({

@@ -4,7 +4,8 @@
 // `npx pulumi` (the package's bin): stack init, config set --secret, up, a no-change preview
 // and destroy. No HOSTTUNE_* variable is set: the provider is found from the project's own
 // dependencies.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,20 +38,25 @@ const env = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => !k.startsWith("HOSTTUNE_") && !k.startsWith("PULUMI_")),
 );
 
-function npx(args: string[], input?: string) {
-  const r = spawnSync("npx", ["--no-install", "pulumi", ...args, "--non-interactive"], {
+// Asynchronous, so the test runner's worker stays responsive while a command runs.
+const exec = promisify(execFile);
+
+async function npx(args: string[], input?: string) {
+  const p = exec("npx", ["--no-install", "pulumi", ...args, "--non-interactive"], {
     cwd: dir,
-    encoding: "utf8",
-    input,
     env: { ...env, PULUMI_CONFIG_PASSPHRASE: "library-e2e" },
+    maxBuffer: 64 << 20,
   });
-  if (r.status !== 0) throw new Error(`npx pulumi ${args.join(" ")} (rc ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  p.child.stdin?.end(input);
+  const r = await p.catch((e: { code?: number; stdout?: string; stderr?: string }) => {
+    throw new Error(`npx pulumi ${args.join(" ")} (rc ${e.code}):\n${e.stdout}\n${e.stderr}`);
+  });
   return r.stdout + r.stderr;
 }
 
 const state = () => onVm(vm, `sysctl -n net.core.default_qdisc; cat ${RULE} 2>/dev/null || echo ABSENT`);
 
-beforeAll(() => {
+beforeAll(async () => {
   before = state();
   dir = mkdtempSync(join(tmpdir(), "hosttune-library-"));
   writeFileSync(join(dir, "Pulumi.yaml"), "name: tune-my-fleet\nruntime: nodejs\nmain: index.ts\n");
@@ -65,15 +71,10 @@ beforeAll(() => {
     }),
   );
   // A copy, as from a registry (not a link into this checkout), with the peer @pulumi/pulumi.
-  execFileSync(
-    "npm",
-    ["install", "--install-links", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
-    {
-      cwd: dir,
-      stdio: "inherit",
-      env,
-    },
-  );
+  await exec("npm", ["install", "--install-links", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd: dir,
+    env,
+  });
 }, 600_000);
 
 afterAll(() => {
@@ -85,19 +86,19 @@ describe("hosttune as a library in another Pulumi project", () => {
     expect(PROGRAM.trim().split("\n").length).toBeLessThanOrEqual(15);
   });
 
-  it("up converges the VM, a preview expects no changes, destroy puts the VM back", () => {
-    npx(["stack", "init", "dev"]);
-    npx(["config", "set", "port", String(vm.port)]);
-    npx(["config", "set", "hostKey", vm.hostKey]);
-    npx(["config", "set", "--secret", "privateKey"], readFileSync(join(LAB_DIR, "id_ed25519"), "utf8"));
+  it("up converges the VM, a preview expects no changes, destroy puts the VM back", async () => {
+    await npx(["stack", "init", "dev"]);
+    await npx(["config", "set", "port", String(vm.port)]);
+    await npx(["config", "set", "hostKey", vm.hostKey]);
+    await npx(["config", "set", "--secret", "privateKey"], readFileSync(join(LAB_DIR, "id_ed25519"), "utf8"));
     expect(readFileSync(join(dir, "Pulumi.dev.yaml"), "utf8")).not.toContain("PRIVATE KEY");
 
-    const up = npx(["up", "--yes"]);
+    const up = await npx(["up", "--yes"]);
     expect(up).not.toMatch(/using pulumi-language-nodejs from \$PATH/);
     expect(up).toMatch(/hosttune:index:HostTuning/);
     expect(state()).toBe("pfifo_fast\n# hosttune library e2e\n");
-    npx(["preview", "--expect-no-changes"]);
-    npx(["destroy", "--yes"]);
+    await npx(["preview", "--expect-no-changes"]);
+    await npx(["destroy", "--yes"]);
     expect(state()).toBe(before);
   });
 });

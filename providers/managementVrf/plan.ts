@@ -72,6 +72,8 @@ function resolverSteps(t: NonNullable<ManagementVrfTarget["resolver"]>, o: Manag
             : t.resolvConf.content === null
               ? ""
               : null,
+          // resolv.conf is resolved's symlink or our file: replacing the link is the point.
+          { replaceLink: true },
         ),
       );
   }

@@ -162,8 +162,13 @@ describe("ManagementVrf resolver handling", () => {
           "# Managed by hosttune (ManagementVrf). systemd-resolved cannot serve VRF mgmt.\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n",
       },
     });
-    const steps = plan(t, o, dr).map((s) => s.describe);
-    expect(steps.slice(-2)).toEqual(["stop and disable systemd-resolved", "write /etc/resolv.conf"]);
+    const steps = plan(t, o, dr);
+    expect(steps.slice(-2).map((s) => s.describe)).toEqual([
+      "stop and disable systemd-resolved",
+      "write /etc/resolv.conf",
+    ]);
+    // resolv.conf is resolved's symlink: replacing it with a file is the point here.
+    expect(steps.at(-1)).toMatchObject({ writeFile: { path: "/etc/resolv.conf", replaceLink: true } });
     const after = {
       ...o,
       resolver: { resolved: "inactive" as const, resolvConf: t.resolver!.resolvConf, upstream: [] },

@@ -168,18 +168,30 @@ async function dial(c: Connection): Promise<NodeSSH> {
 class HostKeyMismatch extends HostError {}
 const FATAL = /authentication|All configured authentication methods failed/i;
 
+/**
+ * Appends the handshake to HOSTTUNE_SSH_LOG (the e2e suite and bench count them). Only a
+ * warning if that fails: a log must never fail, or leak, the connection it records.
+ */
+function logHandshake(c: Connection): void {
+  const file = process.env.HOSTTUNE_SSH_LOG;
+  if (!file) return;
+  try {
+    appendFileSync(
+      file,
+      JSON.stringify({ pid: process.pid, host: c.host, port: c.port, user: c.user, at: Date.now() }) + "\n",
+    );
+  } catch (e) {
+    console.error(`hosttune: cannot append to HOSTTUNE_SSH_LOG ${file}: ${(e as Error).message}`);
+  }
+}
+
 async function connectWithRetry(c: Connection): Promise<Pooled> {
   let last: unknown;
   for (let attempt = 1; attempt <= c.dialErrorLimit; attempt++) {
     try {
       const ssh = await dial(c);
-      const p = pool();
-      p.handshakes++;
-      if (process.env.HOSTTUNE_SSH_LOG)
-        appendFileSync(
-          process.env.HOSTTUNE_SSH_LOG,
-          JSON.stringify({ pid: process.pid, host: c.host, port: c.port, user: c.user, at: Date.now() }) + "\n",
-        );
+      pool().handshakes++;
+      logHandshake(c);
       return { ssh, slots: new Semaphore(MAX_CHANNELS) };
     } catch (e) {
       last = e;

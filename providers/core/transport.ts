@@ -4,7 +4,7 @@
 import { appendFileSync, readFileSync } from "node:fs";
 import { NodeSSH } from "node-ssh";
 import { type Connection, target } from "./connection";
-import { fingerprint, knownKeys, parseKeyLine, type PublicKey } from "./knownHosts";
+import { fingerprint, hostKeyAlgorithms, knownHostsPath, knownKeys, parseKeyLine, type PublicKey } from "./knownHosts";
 import { quote, type Raw } from "./quote";
 
 export interface ExecResult {
@@ -111,9 +111,11 @@ export function exclusively<T>(c: Connection, fn: () => Promise<T>): Promise<T> 
 // sshd allows 10 sessions per connection by default (MaxSessions); stay below it.
 const MAX_CHANNELS = 8;
 
-function trustedKeys(c: Connection): { keys: PublicKey[]; source: string } {
-  if (c.hostKey) return { keys: [parseKeyLine(c.hostKey)], source: "the pinned hostKey" };
-  const file = c.knownHostsFile ?? `${process.env.HOME ?? "/root"}/.ssh/known_hosts`;
+const fingerprints = (keys: PublicKey[]) => keys.map((k) => fingerprint(k.blob)).join(", ");
+
+function trustedKeys(c: Connection): { keys: PublicKey[]; revoked: PublicKey[]; source: string } {
+  if (c.hostKey) return { keys: [parseKeyLine(c.hostKey)], revoked: [], source: "the pinned hostKey" };
+  const file = knownHostsPath(c.knownHostsFile);
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -123,14 +125,17 @@ function trustedKeys(c: Connection): { keys: PublicKey[]; source: string } {
       `no hostKey pinned and known_hosts file ${file} cannot be read; pin the host's key with connection.hostKey`,
     );
   }
-  const keys = knownKeys(text, c.host, c.port);
-  if (keys.length === 0)
-    throw new HostError(target(c), `no key for this host in ${file}; add it (ssh-keyscan) or pin connection.hostKey`);
-  return { keys, source: file };
+  const { trusted, revoked } = knownKeys(text, c.host, c.port);
+  if (trusted.length === 0)
+    throw new HostError(
+      target(c),
+      `no ${revoked.length ? `unrevoked key (${fingerprints(revoked)} is marked @revoked in ${file})` : "key"} for this host in ${file}; add it (ssh-keyscan) or pin connection.hostKey`,
+    );
+  return { keys: trusted, revoked, source: file };
 }
 
 async function dial(c: Connection): Promise<NodeSSH> {
-  const { keys, source } = trustedKeys(c);
+  const { keys, revoked, source } = trustedKeys(c);
   let offered: Buffer | undefined;
   const ssh = new NodeSSH();
   try {
@@ -144,7 +149,7 @@ async function dial(c: Connection): Promise<NodeSSH> {
       agent: c.agentSocketPath,
       readyTimeout: c.perDialTimeout * 1000,
       keepaliveInterval: 10_000,
-      algorithms: { serverHostKey: [...new Set(keys.map((k) => k.type))] as never },
+      algorithms: { serverHostKey: hostKeyAlgorithms(keys) as never },
       hostVerifier: (key: Buffer) => {
         offered = key;
         return keys.some((k) => k.blob.equals(key));
@@ -155,10 +160,15 @@ async function dial(c: Connection): Promise<NodeSSH> {
     ssh.connection?.on("error", () => {});
   } catch (e) {
     ssh.dispose();
+    if (offered && revoked.some((k) => k.blob.equals(offered!)))
+      throw new HostKeyMismatch(
+        target(c),
+        `host key ${fingerprint(offered)} is marked @revoked in ${source}: refusing it. Give the host a new key, or remove the @revoked line if the revocation is wrong`,
+      );
     if (offered && !keys.some((k) => k.blob.equals(offered!)))
       throw new HostKeyMismatch(
         target(c),
-        `host key mismatch: the host offered ${fingerprint(offered)}, ${source} trusts ${keys.map((k) => fingerprint(k.blob)).join(", ")}. If the host was rebuilt, update ${source}; otherwise this may be a different machine`,
+        `host key mismatch: the host offered ${fingerprint(offered)}, ${source} trusts ${fingerprints(keys)}. If the host was rebuilt, update ${source}; otherwise this may be a different machine`,
       );
     throw e;
   }

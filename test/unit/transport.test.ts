@@ -1,6 +1,10 @@
 // The SSH transport against a real OpenSSH sshd on 127.0.0.1.
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { fingerprint, parseKeyLine } from "../../providers/core/knownHosts";
 import { sh } from "../../providers/core/quote";
 import { closeAll, handshakeCount, run } from "../../providers/core/transport";
 import { type Sshd, startSshd } from "./sshd";
@@ -38,5 +42,45 @@ describe("transport (real sshd)", () => {
     expect(handshakeCount() - before).toBe(1);
     closeAll();
     expect(await eventually(() => established(sshd.port) === 0)).toBe(true);
+  });
+
+  it.each([
+    ["the only key listed", ""],
+    ["another key listed too", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJXQQwVKy+tmQ0HYwVk1DUe/cWYcrrPBTHFyBJQt4gfF"],
+  ])("refuses a host key that known_hosts marks @revoked, even where it also trusts it (%s)", async (_, other) => {
+    const kh = join(mkdtempSync(join(tmpdir(), "hosttune-kh-")), "known_hosts");
+    const lines = [sshd.hostKey, other].filter(Boolean).map((k) => `[127.0.0.1]:${sshd.port} ${k}`);
+    writeFileSync(kh, [...lines, `@revoked * ${sshd.hostKey}`, ""].join("\n"));
+    const fp = fingerprint(parseKeyLine(sshd.hostKey).blob);
+    await expect(run({ ...sshd.connection, hostKey: undefined, knownHostsFile: kh }, sh`true`)).rejects.toThrow(
+      `${fp} is marked @revoked in ${kh}`,
+    );
+  });
+
+  it("reads knownHostsFile ~/... from the home directory", async () => {
+    const home = mkdtempSync(join(tmpdir(), "hosttune-home-"));
+    writeFileSync(join(home, "known_hosts"), `[127.0.0.1]:${sshd.port} ${sshd.hostKey}\n`);
+    const saved = process.env.HOME;
+    process.env.HOME = home;
+    try {
+      const c = { ...sshd.connection, hostKey: undefined, knownHostsFile: "~/known_hosts" };
+      expect(await run(c, sh`echo ok`)).toMatchObject({ code: 0, stdout: "ok\n" });
+    } finally {
+      process.env.HOME = saved;
+    }
+  });
+});
+
+describe("transport with an RSA host key (real sshd)", () => {
+  let sshd: Sshd;
+  beforeAll(async () => {
+    sshd = await startSshd("rsa");
+  });
+  afterAll(() => sshd?.stop());
+  afterEach(() => closeAll());
+
+  it("connects with the RSA key pinned: rsa-sha2-* is offered, not only ssh-rsa", async () => {
+    expect(sshd.hostKey).toMatch(/^ssh-rsa /);
+    expect(await run(sshd.connection, sh`echo ok`)).toMatchObject({ code: 0, stdout: "ok\n" });
   });
 });

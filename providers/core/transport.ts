@@ -1,6 +1,7 @@
-// SSH transport: one pooled connection per host+port+user per process (the dynamic-provider
-// plugin serves one deployment, so: one handshake per host per deployment), host keys
+// SSH transport: one pooled connection per target and credentials per process (the dynamic-
+// provider plugin serves one deployment, so: one handshake per host per deployment), host keys
 // verified, bounded connect retries, a cap on concurrent channels, sudo for non-root users.
+import { createHmac, randomBytes } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
 import { NodeSSH } from "node-ssh";
 import { type Connection, target } from "./connection";
@@ -31,6 +32,8 @@ interface PoolState {
   conns: Map<string, Promise<Pooled>>;
   gates: Map<string, Gate>;
   handshakes: number;
+  /** Keys the hash of credentials in pool keys: not comparable outside this process. */
+  salt: Buffer;
 }
 
 // Shared through globalThis: however many copies of this module a process loads, the
@@ -38,7 +41,7 @@ interface PoolState {
 const POOL_KEY = Symbol.for("hosttune.sshPool");
 function pool(): PoolState {
   const g = globalThis as unknown as Record<symbol, PoolState>;
-  return (g[POOL_KEY] ??= { conns: new Map(), gates: new Map(), handshakes: 0 });
+  return (g[POOL_KEY] ??= { conns: new Map(), gates: new Map(), handshakes: 0, salt: randomBytes(32) });
 }
 
 /** SSH handshakes this process has completed (tests and bench read it). */
@@ -98,8 +101,8 @@ export class Gate {
 
 function gate(c: Connection): Gate {
   const gates = pool().gates;
-  let g = gates.get(key(c));
-  if (!g) gates.set(key(c), (g = new Gate()));
+  let g = gates.get(target(c));
+  if (!g) gates.set(target(c), (g = new Gate()));
   return g;
 }
 
@@ -216,21 +219,31 @@ async function connectWithRetry(c: Connection): Promise<Pooled> {
   );
 }
 
-function key(c: Connection): string {
-  return target(c);
+/**
+ * The pool key: everything that decides whom we trust and who we are, so a resource with a
+ * wrong host key or credentials dials (and fails) itself instead of riding on another's
+ * connection. Credentials enter only as a salted hash.
+ */
+export function poolKey(c: Connection): string {
+  const trust = c.hostKey ? `hostKey ${c.hostKey}` : `knownHosts ${knownHostsPath(c.knownHostsFile)}`;
+  const credentials = createHmac("sha256", pool().salt)
+    .update(JSON.stringify([c.privateKey, c.privateKeyPassword, c.password, c.agentSocketPath]))
+    .digest("base64");
+  return `${target(c)} ${trust} ${credentials}`;
 }
 
 async function connection(c: Connection): Promise<Pooled> {
   const conns = pool().conns;
-  let p = conns.get(key(c));
+  const k = poolKey(c);
+  let p = conns.get(k);
   if (!p) {
     p = connectWithRetry(c);
-    conns.set(key(c), p);
+    conns.set(k, p);
     // A failed dial must not poison the pool, and a connection that closes leaves it.
     const mine = p;
     p.then(
-      (x) => x.ssh.connection?.on("close", () => conns.get(key(c)) === mine && conns.delete(key(c))),
-      () => conns.get(key(c)) === mine && conns.delete(key(c)),
+      (x) => x.ssh.connection?.on("close", () => conns.get(k) === mine && conns.delete(k)),
+      () => conns.get(k) === mine && conns.delete(k),
     );
   }
   return p;
@@ -300,8 +313,9 @@ export async function run(
 /** Drops the pooled connection to this target (e.g. after a change that may have cut it). */
 export function dropConnection(c: Connection): void {
   const conns = pool().conns;
-  const p = conns.get(key(c));
-  conns.delete(key(c));
+  const k = poolKey(c);
+  const p = conns.get(k);
+  conns.delete(k);
   p?.then(
     (x) => x.ssh.dispose(),
     () => {},

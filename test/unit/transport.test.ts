@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fingerprint, parseKeyLine } from "../../providers/core/knownHosts";
 import { sh } from "../../providers/core/quote";
-import { closeAll, handshakeCount, run } from "../../providers/core/transport";
+import { closeAll, handshakeCount, poolKey, run } from "../../providers/core/transport";
 import { type Sshd, startSshd } from "./sshd";
 
 /** TCP connections established to the sshd's port (ours, from this process). */
@@ -21,6 +21,51 @@ async function eventually(fn: () => boolean, ms = 3000): Promise<boolean> {
     if (fn()) return true;
   return fn();
 }
+
+describe("poolKey", () => {
+  const c = {
+    host: "h",
+    port: 22,
+    user: "root",
+    privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----secret-key",
+    privateKeyPassword: "key-passphrase",
+    password: "login-password",
+    agentSocketPath: "/run/agent.sock",
+    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMDA1im7zNJCLtByR+0XP9pBgIbbi3fFKgPiAsv8rYxm",
+    dialErrorLimit: 3,
+    perDialTimeout: 20,
+  };
+
+  it("is the same for the same target and credentials, whatever the retry settings", () => {
+    expect(poolKey({ ...c })).toBe(poolKey(c));
+    expect(poolKey({ ...c, dialErrorLimit: 1, perDialTimeout: 10 })).toBe(poolKey(c));
+  });
+
+  it.each([
+    ["host", "h2"],
+    ["port", 2222],
+    ["user", "admin"],
+    ["hostKey", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJXQQwVKy+tmQ0HYwVk1DUe/cWYcrrPBTHFyBJQt4gfF"],
+    ["hostKey", undefined],
+    ["privateKey", "another key"],
+    ["privateKeyPassword", "another passphrase"],
+    ["password", "another password"],
+    ["agentSocketPath", "/run/other.sock"],
+  ])("differs when %s differs", (field, value) => {
+    expect(poolKey({ ...c, [field]: value })).not.toBe(poolKey(c));
+  });
+
+  it("differs by known_hosts file when no key is pinned", () => {
+    const k = { ...c, hostKey: undefined };
+    expect(poolKey({ ...k, knownHostsFile: "/a" })).not.toBe(poolKey({ ...k, knownHostsFile: "/b" }));
+  });
+
+  it("holds no secret", () => {
+    const key = poolKey(c);
+    for (const secret of ["secret-key", "key-passphrase", "login-password", "agent.sock"])
+      expect(key).not.toContain(secret);
+  });
+});
 
 describe("transport (real sshd)", () => {
   let sshd: Sshd;
@@ -55,6 +100,19 @@ describe("transport (real sshd)", () => {
     await expect(run({ ...sshd.connection, hostKey: undefined, knownHostsFile: kh }, sh`true`)).rejects.toThrow(
       `${fp} is marked @revoked in ${kh}`,
     );
+  });
+
+  it.each([
+    [
+      "a wrong pinned host key",
+      { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJXQQwVKy+tmQ0HYwVk1DUe/cWYcrrPBTHFyBJQt4gfF" },
+      /host key mismatch/,
+    ],
+    ["a private key sshd does not accept", () => ({ privateKey: sshd.strangerKey }), /authentication/i],
+  ])("with %s, a resource never rides on another's pooled connection", async (_, change, error) => {
+    expect(await run(sshd.connection, sh`echo ok`)).toMatchObject({ stdout: "ok\n" });
+    const wrong = { ...sshd.connection, ...(typeof change === "function" ? change() : change) };
+    await expect(run(wrong, sh`echo ok`)).rejects.toThrow(error);
   });
 
   it("reads knownHostsFile ~/... from the home directory", async () => {

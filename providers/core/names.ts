@@ -1,6 +1,7 @@
 // Strict name rules shared by every resource's schema: a value that reaches a path or a
 // command line is checked here first, so a hostile name fails in `check`, before any SSH.
 import { z } from "zod";
+import { globToRegExp } from "./glob";
 
 /**
  * For `.refine(...notOption)`: a name that reaches a command line starting with '-' would be
@@ -22,7 +23,15 @@ export const interfaceName = z
 export const nameGlob = z
   .string()
   .regex(/^[A-Za-z0-9_.:@*?\[\]!-]{1,64}$/, "must be a name glob of A-Z a-z 0-9 _ . : @ - and * ? [ ] !")
-  .refine(...notOption);
+  .refine(...notOption)
+  // The glob matcher's refusals (a backwards range...) surface here, not at refresh.
+  .superRefine((g, ctx) => {
+    try {
+      globToRegExp(g);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+    }
+  });
 
 /** A plain file name inside a directory we own: no path parts, no hidden or parent names. */
 export function fileName(suffix: string) {

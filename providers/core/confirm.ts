@@ -22,8 +22,10 @@ if [ "$rc" -ne 0 ]; then
   echo apply-failed > ${dir + "/result"}; echo "$rc" > ${dir + "/applied"}; exit 1
 fi
 echo 0 > ${dir + "/applied"}
-end=$(( $(date +%s) + ${timeoutSeconds} ))
-while [ "$(date +%s)" -lt "$end" ]; do
+# Seconds since boot: unlike date, never stepped (NTP may well sync right after the change).
+up() { cut -d. -f1 /proc/uptime; }
+end=$(( $(up) + ${timeoutSeconds} ))
+while [ "$(up)" -lt "$end" ]; do
   if [ -e ${dir + "/confirmed"} ]; then echo confirmed > ${dir + "/result"}; exit 0; fi
   sleep 1
 done

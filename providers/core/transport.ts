@@ -132,7 +132,9 @@ function trustedKeys(c: Connection): { keys: PublicKey[]; revoked: PublicKey[]; 
   if (trusted.length === 0)
     throw new HostError(
       target(c),
-      `no ${revoked.length ? `unrevoked key (${fingerprints(revoked)} is marked @revoked in ${file})` : "key"} for this host in ${file}; add it (ssh-keyscan) or pin connection.hostKey`,
+      revoked.length
+        ? `every key ${file} lists for this host is revoked: ${fingerprints(revoked)} is marked @revoked in ${file}; add the host's new key (ssh-keyscan) or pin connection.hostKey`
+        : `no key for this host in ${file}; add it (ssh-keyscan) or pin connection.hostKey`,
     );
   return { keys: trusted, revoked, source: file };
 }

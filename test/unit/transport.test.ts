@@ -67,11 +67,11 @@ describe("poolKey", () => {
   });
 });
 
-describe("transport (real sshd)", () => {
+describe("transport (real sshd)", { timeout: 30_000 }, () => {
   let sshd: Sshd;
   beforeAll(async () => {
     sshd = await startSshd();
-  });
+  }, 30_000);
   afterAll(() => sshd?.stop());
   afterEach(() => {
     closeAll();
@@ -129,11 +129,11 @@ describe("transport (real sshd)", () => {
   });
 });
 
-describe("transport with an RSA host key (real sshd)", () => {
+describe("transport with an RSA host key (real sshd)", { timeout: 30_000 }, () => {
   let sshd: Sshd;
   beforeAll(async () => {
     sshd = await startSshd("rsa");
-  });
+  }, 30_000);
   afterAll(() => sshd?.stop());
   afterEach(() => closeAll());
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what hosttune's lab and tests need on this machine, only what is missing:
-# Debian packages (QEMU, debootstrap, ssh client), npm dependencies, the compiled project
-# and the offline Pulumi toolchain. Safe to run again.
+# Debian packages (QEMU, debootstrap, ssh client, sshd for the transport's unit tests), npm
+# dependencies, the compiled project and the offline Pulumi toolchain. Safe to run again.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 need=()
 for pair in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap ssh:openssh-client \
-            ssh-keygen:openssh-client mkfs.ext4:e2fsprogs flock:util-linux; do
-  command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+            ssh-keygen:openssh-client sshd:openssh-server mkfs.ext4:e2fsprogs flock:util-linux; do
+  # sbin is not on every user's PATH.
+  command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "install: apt-get install ${need[*]}" >&2

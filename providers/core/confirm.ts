@@ -8,6 +8,8 @@ import { applyScript, type Step } from "./steps";
 import { dropConnection, exclusively, type ExecResult, HostError, run } from "./transport";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// The deadline tracks the host's timer: a wall-clock step (NTP, a resumed VM) must not move it.
+const now = () => performance.now();
 
 /** The job the host runs: apply, wait for the confirm file, else roll back. */
 export function confirmJob(dir: string, apply: Raw, rollback: Raw, timeoutSeconds: number): Raw {
@@ -20,8 +22,10 @@ if [ "$rc" -ne 0 ]; then
   echo apply-failed > ${dir + "/result"}; echo "$rc" > ${dir + "/applied"}; exit 1
 fi
 echo 0 > ${dir + "/applied"}
-end=$(( $(date +%s) + ${timeoutSeconds} ))
-while [ "$(date +%s)" -lt "$end" ]; do
+# Seconds since boot: unlike date, never stepped (NTP may well sync right after the change).
+up() { cut -d. -f1 /proc/uptime; }
+end=$(( $(up) + ${timeoutSeconds} ))
+while [ "$(up)" -lt "$end" ]; do
   if [ -e ${dir + "/confirmed"} ]; then echo confirmed > ${dir + "/result"}; exit 0; fi
   sleep 1
 done
@@ -60,7 +64,7 @@ async function applyConfirmedHolding(
   const token = randomBytes(6).toString("hex");
   const dir = `/run/hosttune/confirm/${token}`;
   const job = confirmJob(dir, applyScript(steps), applyScript(rollback), timeoutSeconds);
-  const started = Date.now();
+  const started = now();
   // The job goes to a file first: systemd-run cannot carry a multi-line command.
   const b64 = Buffer.from(job.text, "utf8").toString("base64");
   const launched = await run(
@@ -74,7 +78,7 @@ async function applyConfirmedHolding(
   await sleep(3000);
   dropConnection(c);
   const fresh = { ...c, dialErrorLimit: 1, perDialTimeout: 10 };
-  while (Date.now() - started < (timeoutSeconds - 10) * 1000) {
+  while (now() - started < (timeoutSeconds - 10) * 1000) {
     try {
       // Short attempts: a connection made just before the network settled may hang.
       const r = await run(fresh, confirmCommand(dir), { ...holding, timeoutMs: 12_000 });
@@ -89,7 +93,7 @@ async function applyConfirmedHolding(
     await sleep(3000);
   }
   // Nothing got through: the host rolls itself back when its timer runs out; wait for that.
-  await sleep(Math.max(0, started + timeoutSeconds * 1000 - Date.now()));
+  await sleep(Math.max(0, started + timeoutSeconds * 1000 - now()));
   let result = "unknown";
   for (let i = 0; i < 20 && !["rolled-back", "confirmed", "apply-failed"].includes(result); i++) {
     await sleep(5000);

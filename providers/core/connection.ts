@@ -2,13 +2,15 @@
 // password, privateKey, privateKeyPassword, agentSocketPath, dialErrorLimit, perDialTimeout)
 // plus what hosttune adds to make host-key checking and sudo explicit.
 import { z } from "zod";
+import { notOption } from "./names";
 
 export const connectionSchema = z
   .object({
     host: z
       .string()
       .min(1, "is required")
-      .regex(/^[A-Za-z0-9.:_-]+$/, "must be a host name or IP address"),
+      .regex(/^[A-Za-z0-9.:_-]+$/, "must be a host name or IP address")
+      .refine(...notOption),
     port: z.number().int().min(1).max(65535).default(22),
     user: z
       .string()

@@ -2,7 +2,7 @@
 // with a file (sysctl.d, udev rules, drop-ins) would otherwise repeat.
 import { type Fact } from "./facts";
 import { sh, type Raw } from "./quote";
-import type { Step } from "./steps";
+import type { Step, WriteFile } from "./steps";
 
 const ABSENT = 3;
 
@@ -17,12 +17,17 @@ export function fileContent(f: Fact): string | null {
 }
 
 /** Steps that make `path` hold `want` (null: no file), given that it holds `got`. */
-export function fileSteps(path: string, want: string | null, got: string | null): Step[] {
+export function fileSteps(
+  path: string,
+  want: string | null,
+  got: string | null,
+  opts: Pick<WriteFile, "replaceLink"> = {},
+): Step[] {
   if (want === got) return [];
   return [
     want === null
       ? { describe: `remove ${path}`, removeFile: path }
-      : { describe: `write ${path}`, writeFile: { path, content: want } },
+      : { describe: `write ${path}`, writeFile: { path, content: want, ...opts } },
   ];
 }
 

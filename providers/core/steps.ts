@@ -2,19 +2,35 @@
 // one script that runs under the per-host lock, stopping at the first failing step.
 import { join, raw, sh, type Raw } from "./quote";
 
+/** replaceLink: the path may be a symlink that the file replaces (resolv.conf); otherwise a symlink is refused. */
+export interface WriteFile {
+  path: string;
+  content: string;
+  mode?: string;
+  replaceLink?: boolean;
+}
+
 export type Step =
   | { describe: string; run: Raw }
-  | { describe: string; writeFile: { path: string; content: string; mode?: string } }
+  | { describe: string; writeFile: WriteFile }
   | { describe: string; removeFile: string };
 
 export const LOCK_FILE = "/run/hosttune/lock";
 const FAILED = "\x1ehosttune-failed ";
 
-/** Atomic write: temp file in the same directory, mode and owner of the old file kept, rename. */
-export function atomicWrite(path: string, content: string, mode = "0644"): Raw {
+/**
+ * Atomic write: temp file in the same directory, mode and owner of the old file kept, rename.
+ * The rename would turn a symlink into a regular file (Debian's 99-sysctl.conf -> ../sysctl.conf),
+ * so a symlink is refused unless replacing it is the point.
+ */
+export function atomicWrite({ path, content, mode = "0644", replaceLink = false }: WriteFile): Raw {
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
   const b64 = Buffer.from(content, "utf8").toString("base64");
-  return sh`mkdir -p ${dir}
+  const refuseLink = replaceLink
+    ? sh``
+    : sh`if [ -L ${path} ]; then printf '%s is a symlink to %s: hosttune does not write through or replace symlinks; remove the link or choose another file\n' ${path} "$(readlink ${path})" >&2; exit 1; fi
+`;
+  return sh`${refuseLink}mkdir -p ${dir}
 tmp=$(mktemp ${dir + "/.hosttune.XXXXXX"})
 trap 'rm -f "$tmp"' EXIT
 printf '%s' ${b64} | base64 -d > "$tmp"
@@ -26,7 +42,7 @@ trap - EXIT`;
 
 function stepBody(step: Step): Raw {
   if ("run" in step) return step.run;
-  if ("writeFile" in step) return atomicWrite(step.writeFile.path, step.writeFile.content, step.writeFile.mode);
+  if ("writeFile" in step) return atomicWrite(step.writeFile);
   // A systemd drop-in directory (UNIT.TYPE.d) we emptied goes too; never rules.d or sysctl.d.
   const dir = step.removeFile.slice(0, step.removeFile.lastIndexOf("/"));
   return /\/[^/]+\.[a-z]+\.d$/.test(dir)

@@ -1,10 +1,11 @@
-// SSH transport: one pooled connection per host+port+user per process (the dynamic-provider
-// plugin serves one deployment, so: one handshake per host per deployment), host keys
+// SSH transport: one pooled connection per target and credentials per process (the dynamic-
+// provider plugin serves one deployment, so: one handshake per host per deployment), host keys
 // verified, bounded connect retries, a cap on concurrent channels, sudo for non-root users.
+import { createHmac, randomBytes } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
 import { NodeSSH } from "node-ssh";
 import { type Connection, target } from "./connection";
-import { fingerprint, knownKeys, parseKeyLine, type PublicKey } from "./knownHosts";
+import { fingerprint, hostKeyAlgorithms, knownHostsPath, knownKeys, parseKeyLine, type PublicKey } from "./knownHosts";
 import { quote, type Raw } from "./quote";
 
 export interface ExecResult {
@@ -31,6 +32,8 @@ interface PoolState {
   conns: Map<string, Promise<Pooled>>;
   gates: Map<string, Gate>;
   handshakes: number;
+  /** Keys the hash of credentials in pool keys: not comparable outside this process. */
+  salt: Buffer;
 }
 
 // Shared through globalThis: however many copies of this module a process loads, the
@@ -38,7 +41,7 @@ interface PoolState {
 const POOL_KEY = Symbol.for("hosttune.sshPool");
 function pool(): PoolState {
   const g = globalThis as unknown as Record<symbol, PoolState>;
-  return (g[POOL_KEY] ??= { conns: new Map(), gates: new Map(), handshakes: 0 });
+  return (g[POOL_KEY] ??= { conns: new Map(), gates: new Map(), handshakes: 0, salt: randomBytes(32) });
 }
 
 /** SSH handshakes this process has completed (tests and bench read it). */
@@ -98,8 +101,8 @@ export class Gate {
 
 function gate(c: Connection): Gate {
   const gates = pool().gates;
-  let g = gates.get(key(c));
-  if (!g) gates.set(key(c), (g = new Gate()));
+  let g = gates.get(target(c));
+  if (!g) gates.set(target(c), (g = new Gate()));
   return g;
 }
 
@@ -111,9 +114,11 @@ export function exclusively<T>(c: Connection, fn: () => Promise<T>): Promise<T> 
 // sshd allows 10 sessions per connection by default (MaxSessions); stay below it.
 const MAX_CHANNELS = 8;
 
-function trustedKeys(c: Connection): { keys: PublicKey[]; source: string } {
-  if (c.hostKey) return { keys: [parseKeyLine(c.hostKey)], source: "the pinned hostKey" };
-  const file = c.knownHostsFile ?? `${process.env.HOME ?? "/root"}/.ssh/known_hosts`;
+const fingerprints = (keys: PublicKey[]) => keys.map((k) => fingerprint(k.blob)).join(", ");
+
+function trustedKeys(c: Connection): { keys: PublicKey[]; revoked: PublicKey[]; source: string } {
+  if (c.hostKey) return { keys: [parseKeyLine(c.hostKey)], revoked: [], source: "the pinned hostKey" };
+  const file = knownHostsPath(c.knownHostsFile);
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -123,14 +128,19 @@ function trustedKeys(c: Connection): { keys: PublicKey[]; source: string } {
       `no hostKey pinned and known_hosts file ${file} cannot be read; pin the host's key with connection.hostKey`,
     );
   }
-  const keys = knownKeys(text, c.host, c.port);
-  if (keys.length === 0)
-    throw new HostError(target(c), `no key for this host in ${file}; add it (ssh-keyscan) or pin connection.hostKey`);
-  return { keys, source: file };
+  const { trusted, revoked } = knownKeys(text, c.host, c.port);
+  if (trusted.length === 0)
+    throw new HostError(
+      target(c),
+      revoked.length
+        ? `every key ${file} lists for this host is revoked: ${fingerprints(revoked)} is marked @revoked in ${file}; add the host's new key (ssh-keyscan) or pin connection.hostKey`
+        : `no key for this host in ${file}; add it (ssh-keyscan) or pin connection.hostKey`,
+    );
+  return { keys: trusted, revoked, source: file };
 }
 
 async function dial(c: Connection): Promise<NodeSSH> {
-  const { keys, source } = trustedKeys(c);
+  const { keys, revoked, source } = trustedKeys(c);
   let offered: Buffer | undefined;
   const ssh = new NodeSSH();
   try {
@@ -144,7 +154,7 @@ async function dial(c: Connection): Promise<NodeSSH> {
       agent: c.agentSocketPath,
       readyTimeout: c.perDialTimeout * 1000,
       keepaliveInterval: 10_000,
-      algorithms: { serverHostKey: [...new Set(keys.map((k) => k.type))] as never },
+      algorithms: { serverHostKey: hostKeyAlgorithms(keys) as never },
       hostVerifier: (key: Buffer) => {
         offered = key;
         return keys.some((k) => k.blob.equals(key));
@@ -155,10 +165,15 @@ async function dial(c: Connection): Promise<NodeSSH> {
     ssh.connection?.on("error", () => {});
   } catch (e) {
     ssh.dispose();
+    if (offered && revoked.some((k) => k.blob.equals(offered!)))
+      throw new HostKeyMismatch(
+        target(c),
+        `host key ${fingerprint(offered)} is marked @revoked in ${source}: refusing it. Give the host a new key, or remove the @revoked line if the revocation is wrong`,
+      );
     if (offered && !keys.some((k) => k.blob.equals(offered!)))
       throw new HostKeyMismatch(
         target(c),
-        `host key mismatch: the host offered ${fingerprint(offered)}, ${source} trusts ${keys.map((k) => fingerprint(k.blob)).join(", ")}. If the host was rebuilt, update ${source}; otherwise this may be a different machine`,
+        `host key mismatch: the host offered ${fingerprint(offered)}, ${source} trusts ${fingerprints(keys)}. If the host was rebuilt, update ${source}; otherwise this may be a different machine`,
       );
     throw e;
   }
@@ -168,18 +183,30 @@ async function dial(c: Connection): Promise<NodeSSH> {
 class HostKeyMismatch extends HostError {}
 const FATAL = /authentication|All configured authentication methods failed/i;
 
+/**
+ * Appends the handshake to HOSTTUNE_SSH_LOG (the e2e suite and bench count them). Only a
+ * warning if that fails: a log must never fail, or leak, the connection it records.
+ */
+function logHandshake(c: Connection): void {
+  const file = process.env.HOSTTUNE_SSH_LOG;
+  if (!file) return;
+  try {
+    appendFileSync(
+      file,
+      JSON.stringify({ pid: process.pid, host: c.host, port: c.port, user: c.user, at: Date.now() }) + "\n",
+    );
+  } catch (e) {
+    console.error(`hosttune: cannot append to HOSTTUNE_SSH_LOG ${file}: ${(e as Error).message}`);
+  }
+}
+
 async function connectWithRetry(c: Connection): Promise<Pooled> {
   let last: unknown;
   for (let attempt = 1; attempt <= c.dialErrorLimit; attempt++) {
     try {
       const ssh = await dial(c);
-      const p = pool();
-      p.handshakes++;
-      if (process.env.HOSTTUNE_SSH_LOG)
-        appendFileSync(
-          process.env.HOSTTUNE_SSH_LOG,
-          JSON.stringify({ pid: process.pid, host: c.host, port: c.port, user: c.user, at: Date.now() }) + "\n",
-        );
+      pool().handshakes++;
+      logHandshake(c);
       return { ssh, slots: new Semaphore(MAX_CHANNELS) };
     } catch (e) {
       last = e;
@@ -194,21 +221,31 @@ async function connectWithRetry(c: Connection): Promise<Pooled> {
   );
 }
 
-function key(c: Connection): string {
-  return target(c);
+/**
+ * The pool key: everything that decides whom we trust and who we are, so a resource with a
+ * wrong host key or credentials dials (and fails) itself instead of riding on another's
+ * connection. Credentials enter only as a salted hash.
+ */
+export function poolKey(c: Connection): string {
+  const trust = c.hostKey ? `hostKey ${c.hostKey}` : `knownHosts ${knownHostsPath(c.knownHostsFile)}`;
+  const credentials = createHmac("sha256", pool().salt)
+    .update(JSON.stringify([c.privateKey, c.privateKeyPassword, c.password, c.agentSocketPath]))
+    .digest("base64");
+  return `${target(c)} ${trust} ${credentials}`;
 }
 
 async function connection(c: Connection): Promise<Pooled> {
   const conns = pool().conns;
-  let p = conns.get(key(c));
+  const k = poolKey(c);
+  let p = conns.get(k);
   if (!p) {
     p = connectWithRetry(c);
-    conns.set(key(c), p);
+    conns.set(k, p);
     // A failed dial must not poison the pool, and a connection that closes leaves it.
     const mine = p;
     p.then(
-      (x) => x.ssh.connection?.on("close", () => conns.get(key(c)) === mine && conns.delete(key(c))),
-      () => conns.get(key(c)) === mine && conns.delete(key(c)),
+      (x) => x.ssh.connection?.on("close", () => conns.get(k) === mine && conns.delete(k)),
+      () => conns.get(k) === mine && conns.delete(k),
     );
   }
   return p;
@@ -278,8 +315,9 @@ export async function run(
 /** Drops the pooled connection to this target (e.g. after a change that may have cut it). */
 export function dropConnection(c: Connection): void {
   const conns = pool().conns;
-  const p = conns.get(key(c));
-  conns.delete(key(c));
+  const k = poolKey(c);
+  const p = conns.get(k);
+  conns.delete(k);
   p?.then(
     (x) => x.ssh.dispose(),
     () => {},

@@ -72,6 +72,8 @@ function resolverSteps(t: NonNullable<ManagementVrfTarget["resolver"]>, o: Manag
             : t.resolvConf.content === null
               ? ""
               : null,
+          // resolv.conf is resolved's symlink or our file: replacing the link is the point.
+          { replaceLink: true },
         ),
       );
   }
@@ -172,14 +174,14 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
     if (networkChanged)
       steps.push({
         describe: `networkd: create VRF ${d.name} (table ${d.table}) and enslave ${ifaces.join(", ")}`,
-        run: sh`modprobe vrf && networkctl reload && sleep 1 && networkctl reconfigure ${ifaces}`,
+        run: sh`modprobe vrf && networkctl reload && sleep 1 && networkctl reconfigure -- ${ifaces}`,
       });
   } else if (!o || o.link !== null || networkChanged) {
     // networkd never deletes a netdev: delete it (releasing the slaves), then let networkd
     // put the interfaces' addresses and routes back in the main table.
     steps.push({
       describe: `delete VRF ${d.name} and give ${ifaces.join(", ")} back to the main table`,
-      run: sh`networkctl reload; ip link del ${d.name} 2>/dev/null; sleep 1; networkctl reconfigure ${ifaces}`,
+      run: sh`networkctl reload; ip link del dev ${d.name} 2>/dev/null; sleep 1; networkctl reconfigure -- ${ifaces}`,
     });
   }
   const hasOrder = (prefs: number[]) =>

@@ -52,7 +52,7 @@ export function probeFacts(d: ManagementVrfDesired): Record<string, Raw> {
     networkFiles: join(
       d.interfaces.map(
         (i) =>
-          sh`printf '%s ' ${i}; networkctl status ${i} 2>/dev/null | sed -n 's/^ *Network File: //p' | head -1; echo`,
+          sh`printf '%s ' ${i}; networkctl status -- ${i} 2>/dev/null | sed -n 's/^ *Network File: //p' | head -1; echo`,
       ),
     ),
     // Our drop-ins live beside whatever .network file networkd uses; list every candidate.

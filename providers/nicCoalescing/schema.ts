@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { fileName, interfaceName, nameGlob } from "../core/names";
+import { fileName, interfaceName, nameGlob, notOption } from "../core/names";
 
 /** Numeric coalescing parameters, by their `ethtool -C` names. */
 export const NUMERIC_PARAMS = [
@@ -53,7 +53,10 @@ export const settingsSchema = z
 export type Settings = z.infer<typeof settingsSchema>;
 
 /** A driver name as the kernel reports it (ethtool -i, /sys/class/net/X/device/driver). */
-const driverName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be a kernel driver name");
+const driverName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be a kernel driver name")
+  .refine(...notOption);
 
 export const nicCoalescingSchema = z
   .object({

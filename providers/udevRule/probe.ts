@@ -21,21 +21,24 @@ export function probeFacts(d: UdevRuleDesired): Record<string, Raw> {
   const b64 = Buffer.from(ruleText(d), "utf8").toString("base64");
   return {
     file: fileFact(path),
-    verify: sh`tmp=$(mktemp -d /run/hosttune-udev.XXXXXX) || exit 2
+    verify: sh`command -v udevadm >/dev/null || { echo "udevadm is not installed (package udev)"; exit 2; }
+tmp=$(mktemp -d /run/hosttune-udev.XXXXXX) || exit 2
 trap 'rm -rf "$tmp"' EXIT
-mkdir "$tmp/rules.d" && cp -a ${RULES_DIR + "/."} "$tmp/rules.d/" && printf '%s' ${b64} | base64 -d > "$tmp/rules.d/"${d.fileName}
+{ mkdir "$tmp/rules.d" && { [ ! -d ${RULES_DIR} ] || cp -a ${RULES_DIR + "/."} "$tmp/rules.d/"; } && printf '%s' ${b64} | base64 -d > "$tmp/rules.d/"${d.fileName}; } || exit 2
 if udevadm verify --help >/dev/null 2>&1; then
   udevadm verify --no-style "$tmp/rules.d/"${d.fileName} 2>&1; exit $?
 fi
-unshare -m sh -c 'mount --bind "$1" /etc/udev/rules.d && udevadm test --action=add "$2" 2>&1' sh "$tmp/rules.d" ${TEST_DEVICE} > "$tmp/out" 2>&1
-if grep -F ${path + ":"} "$tmp/out"; then exit 1; fi`,
+unshare -m sh -c 'mount --bind "$1" /etc/udev/rules.d || exit; udevadm test --action=add "$2" 2>&1; echo "$?" > "$3/rc"' sh "$tmp/rules.d" ${TEST_DEVICE} "$tmp" > "$tmp/out" 2>&1
+if grep -F ${path + ":"} "$tmp/out"; then exit 1; fi
+# No verdict unless udevadm test ran (unshare, the bind mount and udevadm itself can fail).
+case $(cat "$tmp/rc" 2>/dev/null) in ""|126|127) echo "the dry run of udevadm test did not run:"; cat "$tmp/out"; exit 2;; esac`,
   };
 }
 
 export function observe(facts: Facts): UdevRuleObserved {
   const file = fact(facts, "file");
   const verify = fact(facts, "verify");
-  if (verify.rc === 2) throw new Error(`cannot stage the rule for udev's check: ${verify.out.trim()}`);
+  if (verify.rc === 2) throw new Error(`cannot check the rule with udev: ${verify.out.trim()}`);
   return {
     file: fileContent(file),
     rejected: verify.rc === 0 ? null : verify.out.trim() || `udevadm rejected the rule (rc ${verify.rc})`,

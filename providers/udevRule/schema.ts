@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { nameGlob } from "../core/names";
+import { nameGlob, notOption } from "../core/names";
 
 export const RULES_DIR = "/etc/udev/rules.d";
 
@@ -28,6 +28,7 @@ const triggerSchema = z
     subsystem: z
       .string()
       .regex(/^[a-z0-9_-]{1,32}$/, "must be a subsystem name like net or block")
+      .refine(...notOption)
       .optional(),
     sysname: nameGlob.optional(),
     properties: z

@@ -53,7 +53,7 @@ export function plan(
   const steps: Step[] = fileSteps(`${dropInDir(d.unit)}/${d.dropInName}`, t.dropIn, o.dropIn);
   if (steps.length) steps.push({ describe: "systemctl daemon-reload", run: sh`systemctl daemon-reload` });
   if (t.pidVrf !== null && (steps.length || o.pidVrf !== t.pidVrf))
-    steps.push({ describe: `systemctl restart ${d.unit}`, run: sh`systemctl restart ${d.unit}` });
+    steps.push({ describe: `systemctl restart ${d.unit}`, run: sh`systemctl restart -- ${d.unit}` });
   return steps;
 }
 

@@ -22,10 +22,10 @@ export function probeFacts(d: VrfBoundSystemdUnitDesired): Record<string, Raw> {
   const path = `${dropInDir(d.unit)}/${d.dropInName}`;
   return {
     ip: sh`command -v ip`,
-    show: sh`systemctl show -p LoadState -p ActiveState -p MainPID -p User ${d.unit}`,
-    cat: sh`systemctl cat ${d.unit} 2>/dev/null`,
+    show: sh`systemctl show -p LoadState -p ActiveState -p MainPID -p User -- ${d.unit}`,
+    cat: sh`systemctl cat -- ${d.unit} 2>/dev/null`,
     vrf: sh`ip -d -j link show dev ${d.vrf}`,
-    pidVrf: sh`pid=$(systemctl show -p MainPID --value ${d.unit}); [ "$pid" -gt 0 ] 2>/dev/null && ip vrf identify "$pid"; true`,
+    pidVrf: sh`pid=$(systemctl show -p MainPID --value -- ${d.unit}); [ "$pid" -gt 0 ] 2>/dev/null && ip vrf identify "$pid"; true`,
     dropIn: fileFact(path),
   };
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { fileName, interfaceName } from "../core/names";
+import { fileName, interfaceName, notOption } from "../core/names";
 
 export const vrfBoundSystemdUnitSchema = z
   .object({
@@ -7,6 +7,7 @@ export const vrfBoundSystemdUnitSchema = z
     unit: z
       .string()
       .regex(/^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.service$/, "must be a systemd service name ending in .service")
+      .refine(...notOption)
       // iproute2 finds a VRF's cgroup by searching for "/vrf": a unit or slice named vrf* lands
       // in the wrong cgroup and its children survive `systemctl stop`.
       .refine(

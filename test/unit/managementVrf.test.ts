@@ -2,7 +2,7 @@
 // files, the planner (forward, and the full idempotent rollback the host runs by itself), and
 // the commit-confirmed job script run by a real shell.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -162,8 +162,13 @@ describe("ManagementVrf resolver handling", () => {
           "# Managed by hosttune (ManagementVrf). systemd-resolved cannot serve VRF mgmt.\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n",
       },
     });
-    const steps = plan(t, o, dr).map((s) => s.describe);
-    expect(steps.slice(-2)).toEqual(["stop and disable systemd-resolved", "write /etc/resolv.conf"]);
+    const steps = plan(t, o, dr);
+    expect(steps.slice(-2).map((s) => s.describe)).toEqual([
+      "stop and disable systemd-resolved",
+      "write /etc/resolv.conf",
+    ]);
+    // resolv.conf is resolved's symlink: replacing it with a file is the point here.
+    expect(steps.at(-1)).toMatchObject({ writeFile: { path: "/etc/resolv.conf", replaceLink: true } });
     const after = {
       ...o,
       resolver: { resolved: "inactive" as const, resolvConf: t.resolver!.resolvConf, upstream: [] },
@@ -195,6 +200,23 @@ describe("commit-confirmed job", () => {
     const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
     execFileSync("sh", ["-c", job(dir, 2)]);
     expect(readFileSync(join(dir, "state"), "utf8")).toBe("rolled\n");
+    expect(readFileSync(join(dir, "result"), "utf8")).toBe("rolled-back\n");
+  });
+
+  it("rolls back on time even when the host's wall clock steps back", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
+    // A `date` whose clock steps back an hour after its first reading.
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, "date"),
+      `#!/bin/sh\n[ -e ${dir}/stepped ] && echo $(( $(/bin/date +%s) - 3600 )) && exit\ntouch ${dir}/stepped; exec /bin/date "$@"\n`,
+      { mode: 0o755 },
+    );
+    spawnSync("sh", ["-c", job(dir, 2)], {
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      timeout: 15_000,
+    });
     expect(readFileSync(join(dir, "result"), "utf8")).toBe("rolled-back\n");
   });
 

@@ -1,5 +1,15 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -13,7 +23,7 @@ describe("atomicWrite", () => {
     const dir = tmp();
     const path = join(dir, "sub dir", "a'b.conf");
     const content = "line 1\n$(not run)\n'quoted'\n\u00fcnic\u00f8de\n";
-    execFileSync("sh", ["-c", atomicWrite(path, content, "0600").text]);
+    execFileSync("sh", ["-c", atomicWrite({ path, content, mode: "0600" }).text]);
     expect(readFileSync(path, "utf8")).toBe(content);
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
@@ -23,10 +33,37 @@ describe("atomicWrite", () => {
     const path = join(dir, "x.conf");
     writeFileSync(path, "old");
     chmodSync(path, 0o640);
-    execFileSync("sh", ["-c", atomicWrite(path, "new").text]);
+    execFileSync("sh", ["-c", atomicWrite({ path, content: "new" }).text]);
     expect(readFileSync(path, "utf8")).toBe("new");
     expect(statSync(path).mode & 0o777).toBe(0o640);
     expect(execFileSync("ls", ["-A", dir], { encoding: "utf8" }).trim()).toBe("x.conf");
+  });
+
+  // Debian: /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf; a rename over it would cut the link.
+  it("refuses to replace a symlink, naming it and its target, and leaves both as they were", () => {
+    const dir = tmp();
+    mkdirSync(join(dir, "sysctl.d"));
+    writeFileSync(join(dir, "sysctl.conf"), "old\n");
+    const link = join(dir, "sysctl.d", "99-sysctl.conf");
+    symlinkSync("../sysctl.conf", link);
+    const r = spawnSync("sh", ["-c", atomicWrite({ path: link, content: "new\n" }).text], { encoding: "utf8" });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(`${link} is a symlink to ../sysctl.conf`);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(link)).toBe("../sysctl.conf");
+    expect(readFileSync(join(dir, "sysctl.conf"), "utf8")).toBe("old\n");
+    expect(execFileSync("ls", ["-A", join(dir, "sysctl.d")], { encoding: "utf8" }).trim()).toBe("99-sysctl.conf");
+  });
+
+  it("replaces a symlink with the file when asked to (resolv.conf)", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "stub"), "stub\n");
+    const link = join(dir, "resolv.conf");
+    symlinkSync("stub", link);
+    execFileSync("sh", ["-c", atomicWrite({ path: link, content: "ours\n", replaceLink: true }).text]);
+    expect(lstatSync(link).isFile()).toBe(true);
+    expect(readFileSync(link, "utf8")).toBe("ours\n");
+    expect(readFileSync(join(dir, "stub"), "utf8")).toBe("stub\n");
   });
 });
 

@@ -1,12 +1,14 @@
 // UdevRule: rendering and validation of structured rules, udev's verdict parsed from probes
 // captured on a lab VM (udevRule-good.txt: the domain's tap rule; udevRule-rejected.txt: a rule
 // with an unknown key and a bad operator), and the planner.
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseFacts } from "../../providers/core/facts";
+import { factScript, parseFacts } from "../../providers/core/facts";
 import { plan, restore, triggerCommand, want } from "../../providers/udevRule/plan";
-import { observe } from "../../providers/udevRule/probe";
+import { observe, probeFacts } from "../../providers/udevRule/probe";
 import { renderRules, ruleText, udevRuleSchema } from "../../providers/udevRule/schema";
 
 const fixture = (name: string) => parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", name), "utf8"));
@@ -94,5 +96,17 @@ describe("UdevRule probe and planner", () => {
     expect(triggerCommand({ action: "add", properties: { ID_BUS: "ata disk" } }).text).toBe(
       "udevadm trigger --action=add '--property-match=ID_BUS=ata disk' && udevadm settle --timeout=60",
     );
+  });
+});
+
+describe("UdevRule check on a host without udevadm", () => {
+  it("is an error, never a pass", () => {
+    // A PATH with what the probe needs but udevadm.
+    const bin = mkdtempSync(join(tmpdir(), "hosttune-bin-"));
+    for (const tool of ["sh", "mktemp", "rm", "mkdir", "cp", "base64", "cat", "grep", "unshare", "mount"])
+      symlinkSync(spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim(), join(bin, tool));
+    const d = udevRuleSchema.parse({ fileName: "90-tap.rules", content: TAP });
+    const r = spawnSync("sh", ["-c", factScript(probeFacts(d)).text], { encoding: "utf8", env: { PATH: bin } });
+    expect(() => observe(parseFacts(r.stdout))).toThrow(/cannot check the rule.*udevadm/);
   });
 });

@@ -1,0 +1,107 @@
+// A real OpenSSH sshd on 127.0.0.1 for transport tests: own host key, own authorized_keys,
+// a free high port, a child of the test process stopped by its pid.
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Connection } from "../../providers/core/connection";
+
+const SSHD = "/usr/sbin/sshd";
+
+export interface Sshd {
+  port: number;
+  /** The host key's public line, as connection.hostKey takes it. */
+  hostKey: string;
+  /** A connection that sshd accepts (root with the authorized private key). */
+  connection: Connection;
+  /** Another key pair sshd does not accept. */
+  strangerKey: string;
+  stop(): void;
+}
+
+function keyPair(dir: string, name: string, type: "ed25519" | "rsa"): { priv: string; pub: string } {
+  const file = join(dir, name);
+  execFileSync("ssh-keygen", ["-q", "-t", type, "-N", "", "-C", name, "-f", file]);
+  return { priv: readFileSync(file, "utf8"), pub: readFileSync(`${file}.pub`, "utf8").trim() };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function listening(port: number, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    const up = await new Promise<boolean>((r) => {
+      const sock = connect(port, "127.0.0.1", () => {
+        sock.end();
+        r(true);
+      }).on("error", () => r(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`sshd did not listen on 127.0.0.1:${port}`);
+}
+
+export async function startSshd(hostKeyType: "ed25519" | "rsa" = "ed25519"): Promise<Sshd> {
+  if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install openssh-server (scripts/install-host.sh does)`);
+  const dir = mkdtempSync(join(tmpdir(), "hosttune-sshd-"));
+  const host = keyPair(dir, "host_key", hostKeyType);
+  const client = keyPair(dir, "client_key", "ed25519");
+  const stranger = keyPair(dir, "stranger_key", "ed25519");
+  writeFileSync(join(dir, "authorized_keys"), client.pub + "\n");
+  const port = await freePort();
+  writeFileSync(
+    join(dir, "sshd_config"),
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${join(dir, "host_key")}`,
+      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+      "PidFile none",
+      "UsePAM no",
+      "PermitRootLogin yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      // The files live under /tmp, which StrictModes would refuse.
+      "StrictModes no",
+      "",
+    ].join("\n"),
+  );
+  // sshd running as root refuses to start without its privilege separation directory.
+  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  const child = spawn(SSHD, ["-D", "-e", "-f", join(dir, "sshd_config"), "-h", join(dir, "host_key")], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  child.stderr.on("data", (b) => (log += b));
+  const stop = () => child.pid && !child.killed && process.kill(child.pid);
+  try {
+    await listening(port, Date.now() + 5000);
+  } catch (e) {
+    stop();
+    throw new Error(`${(e as Error).message}: ${log}`);
+  }
+  return {
+    port,
+    hostKey: host.pub,
+    strangerKey: stranger.priv,
+    connection: {
+      host: "127.0.0.1",
+      port,
+      user: "root",
+      privateKey: client.priv,
+      hostKey: host.pub,
+      dialErrorLimit: 2,
+      perDialTimeout: 5,
+    },
+    stop: () => void stop(),
+  };
+}

@@ -1,0 +1,144 @@
+// The SSH transport against a real OpenSSH sshd on 127.0.0.1.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { fingerprint, parseKeyLine } from "../../providers/core/knownHosts";
+import { sh } from "../../providers/core/quote";
+import { closeAll, handshakeCount, poolKey, run } from "../../providers/core/transport";
+import { type Sshd, startSshd } from "./sshd";
+
+/** TCP connections established to the sshd's port (ours, from this process). */
+function established(port: number): number {
+  return execFileSync("ss", ["-Htn", "state", "established", `( dport = :${port} )`], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean).length;
+}
+
+async function eventually(fn: () => boolean, ms = 3000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50)))
+    if (fn()) return true;
+  return fn();
+}
+
+describe("poolKey", () => {
+  const c = {
+    host: "h",
+    port: 22,
+    user: "root",
+    privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----secret-key",
+    privateKeyPassword: "key-passphrase",
+    password: "login-password",
+    agentSocketPath: "/run/agent.sock",
+    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMDA1im7zNJCLtByR+0XP9pBgIbbi3fFKgPiAsv8rYxm",
+    dialErrorLimit: 3,
+    perDialTimeout: 20,
+  };
+
+  it("is the same for the same target and credentials, whatever the retry settings", () => {
+    expect(poolKey({ ...c })).toBe(poolKey(c));
+    expect(poolKey({ ...c, dialErrorLimit: 1, perDialTimeout: 10 })).toBe(poolKey(c));
+  });
+
+  it.each([
+    ["host", "h2"],
+    ["port", 2222],
+    ["user", "admin"],
+    ["hostKey", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJXQQwVKy+tmQ0HYwVk1DUe/cWYcrrPBTHFyBJQt4gfF"],
+    ["hostKey", undefined],
+    ["privateKey", "another key"],
+    ["privateKeyPassword", "another passphrase"],
+    ["password", "another password"],
+    ["agentSocketPath", "/run/other.sock"],
+  ])("differs when %s differs", (field, value) => {
+    expect(poolKey({ ...c, [field]: value })).not.toBe(poolKey(c));
+  });
+
+  it("differs by known_hosts file when no key is pinned", () => {
+    const k = { ...c, hostKey: undefined };
+    expect(poolKey({ ...k, knownHostsFile: "/a" })).not.toBe(poolKey({ ...k, knownHostsFile: "/b" }));
+  });
+
+  it("holds no secret", () => {
+    const key = poolKey(c);
+    for (const secret of ["secret-key", "key-passphrase", "login-password", "agent.sock"])
+      expect(key).not.toContain(secret);
+  });
+});
+
+describe("transport (real sshd)", { timeout: 30_000 }, () => {
+  let sshd: Sshd;
+  beforeAll(async () => {
+    sshd = await startSshd();
+  }, 30_000);
+  afterAll(() => sshd?.stop());
+  afterEach(() => {
+    closeAll();
+    delete process.env.HOSTTUNE_SSH_LOG;
+  });
+
+  it("a HOSTTUNE_SSH_LOG that cannot be appended to neither fails the connection nor leaks one", async () => {
+    process.env.HOSTTUNE_SSH_LOG = "no-such-dir/ssh.jsonl";
+    const before = handshakeCount();
+    const r = await run(sshd.connection, sh`echo ok`);
+    expect(r).toMatchObject({ code: 0, stdout: "ok\n" });
+    await run(sshd.connection, sh`true`);
+    expect(handshakeCount() - before).toBe(1);
+    closeAll();
+    expect(await eventually(() => established(sshd.port) === 0)).toBe(true);
+  });
+
+  it.each([
+    ["the only key listed", ""],
+    ["another key listed too", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJXQQwVKy+tmQ0HYwVk1DUe/cWYcrrPBTHFyBJQt4gfF"],
+  ])("refuses a host key that known_hosts marks @revoked, even where it also trusts it (%s)", async (_, other) => {
+    const kh = join(mkdtempSync(join(tmpdir(), "hosttune-kh-")), "known_hosts");
+    const lines = [sshd.hostKey, other].filter(Boolean).map((k) => `[127.0.0.1]:${sshd.port} ${k}`);
+    writeFileSync(kh, [...lines, `@revoked * ${sshd.hostKey}`, ""].join("\n"));
+    const fp = fingerprint(parseKeyLine(sshd.hostKey).blob);
+    await expect(run({ ...sshd.connection, hostKey: undefined, knownHostsFile: kh }, sh`true`)).rejects.toThrow(
+      `${fp} is marked @revoked in ${kh}`,
+    );
+  });
+
+  it.each([
+    [
+      "a wrong pinned host key",
+      { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJXQQwVKy+tmQ0HYwVk1DUe/cWYcrrPBTHFyBJQt4gfF" },
+      /host key mismatch/,
+    ],
+    ["a private key sshd does not accept", () => ({ privateKey: sshd.strangerKey }), /authentication/i],
+  ])("with %s, a resource never rides on another's pooled connection", async (_, change, error) => {
+    expect(await run(sshd.connection, sh`echo ok`)).toMatchObject({ stdout: "ok\n" });
+    const wrong = { ...sshd.connection, ...(typeof change === "function" ? change() : change) };
+    await expect(run(wrong, sh`echo ok`)).rejects.toThrow(error);
+  });
+
+  it("reads knownHostsFile ~/... from the home directory", async () => {
+    const home = mkdtempSync(join(tmpdir(), "hosttune-home-"));
+    writeFileSync(join(home, "known_hosts"), `[127.0.0.1]:${sshd.port} ${sshd.hostKey}\n`);
+    const saved = process.env.HOME;
+    process.env.HOME = home;
+    try {
+      const c = { ...sshd.connection, hostKey: undefined, knownHostsFile: "~/known_hosts" };
+      expect(await run(c, sh`echo ok`)).toMatchObject({ code: 0, stdout: "ok\n" });
+    } finally {
+      process.env.HOME = saved;
+    }
+  });
+});
+
+describe("transport with an RSA host key (real sshd)", { timeout: 30_000 }, () => {
+  let sshd: Sshd;
+  beforeAll(async () => {
+    sshd = await startSshd("rsa");
+  }, 30_000);
+  afterAll(() => sshd?.stop());
+  afterEach(() => closeAll());
+
+  it("connects with the RSA key pinned: rsa-sha2-* is offered, not only ssh-rsa", async () => {
+    expect(sshd.hostKey).toMatch(/^ssh-rsa /);
+    expect(await run(sshd.connection, sh`echo ok`)).toMatchObject({ code: 0, stdout: "ok\n" });
+  });
+});

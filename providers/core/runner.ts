@@ -7,6 +7,16 @@ import { factScript, parseFacts } from "./facts";
 import type { AnySpec, Drift } from "./spec";
 import { applyScript, describeSteps, failedStep, hostMessage, type Step } from "./steps";
 import { applyConfirmed } from "./confirm";
+import { withHostLock } from "./hostLock";
+import {
+  JOURNAL_FACT,
+  type Journal,
+  journalFact,
+  journalPath,
+  readJournal,
+  removeJournal,
+  writeJournal,
+} from "./journal";
 import { HostError, run } from "./transport";
 
 export interface Outputs {
@@ -71,51 +81,81 @@ export class SpecProvider implements dynamic.ResourceProvider {
     return { changes: drift.length > 0 };
   }
 
-  private async observe(c: Connection, d: unknown): Promise<unknown> {
-    const r = await run(c, factScript(this.spec.facts(d)));
+  /** One round trip: the kind's facts (and this resource's journal, if any) parsed. */
+  private async probe(c: Connection, d: unknown): Promise<{ observed: unknown; journal: Journal | null }> {
+    const { kind } = this.spec;
+    const id = this.spec.id(d);
+    const r = await run(c, factScript({ ...this.spec.facts(d), [JOURNAL_FACT]: journalFact(kind, id) }));
     if (r.code !== 0)
-      throw new HostError(
-        target(c),
-        `${this.spec.kind} ${this.spec.id(d)}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`,
-      );
+      throw new HostError(target(c), `${kind} ${id}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`);
+    const facts = parseFacts(r.stdout);
     try {
-      return this.spec.observe(parseFacts(r.stdout), d);
+      return { observed: this.spec.observe(facts, d), journal: readJournal(facts, kind, id) };
     } catch (e) {
-      throw new HostError(target(c), `${this.spec.kind} ${this.spec.id(d)}: ${(e as Error).message}`);
+      throw new HostError(target(c), `${kind} ${id}: ${(e as Error).message}`);
     }
   }
 
+  private async observe(c: Connection, d: unknown): Promise<unknown> {
+    return (await this.probe(c, d)).observed;
+  }
+
   /**
-   * Plan from the live state, run, observe again, fail with asked-vs-got if it did not take.
-   * A failed step or a failed verify puts back what the host had before this run (best effort),
-   * so a failure leaves the host as it was.
+   * Under the host lock, from the probe that plans to the verify that proves: plan from the
+   * live state, journal and run the steps, observe again, fail with asked-vs-got if it did not
+   * take. A failed step or verify puts back what the host had before this run (best effort). A
+   * lost connection is an unknown outcome: nothing is assumed, and the journal left on the host
+   * lets the next run finish or undo it. `recorded` is what the host had before hosttune first
+   * touched it: the journal's, if an earlier run was cut short, else the state's, else now.
    */
-  private async converge(
+  private converge(
     c: Connection,
     d: unknown,
-    target_: (o: unknown) => unknown,
-  ): Promise<{ observed: unknown; before: unknown; applied: Step[] }> {
-    const where = `${this.spec.kind} ${this.spec.id(d)}`;
-    const before = await this.observe(c, d);
-    const steps = this.spec.plan(target_(before), before, d);
-    if (steps.length === 0) return { observed: before, before, applied: [] };
-    const r = await this.apply(c, d, steps, before);
-    if (r.code !== 0) {
-      const i = failedStep(r.stderr);
-      const what = i >= 0 ? `step ${i + 1}/${steps.length} "${steps[i].describe}"` : "the step script";
-      throw new HostError(
-        target(c),
-        `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before)}`,
-      );
-    }
-    const after = await this.observe(c, d);
-    const drift = this.spec.drift(target_(after), after);
-    if (drift.length)
-      throw new HostError(
-        target(c),
-        `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before)}`,
-      );
-    return { observed: after, before, applied: steps };
+    target_: (o: unknown, recorded: unknown) => unknown,
+    stateRecorded?: unknown,
+  ): Promise<{ observed: unknown; recorded: unknown; applied: Step[] }> {
+    return withHostLock(c, async () => {
+      const { kind } = this.spec;
+      const id = this.spec.id(d);
+      const where = `${kind} ${id}`;
+      const { observed: before, journal } = await this.probe(c, d);
+      const recorded = journal?.recorded ?? stateRecorded ?? before;
+      const steps = this.spec.plan(target_(before, recorded), before, d);
+      if (steps.length === 0) {
+        if (journal) await run(c, removeJournal(kind, id));
+        return { observed: before, recorded, applied: [] };
+      }
+      const journaled = [
+        writeJournal({ kind, id, recorded, started: new Date().toISOString(), steps: describeSteps(steps) }),
+        ...steps,
+      ];
+      const r = await this.apply(c, d, journaled, before).catch((e: Error) => {
+        if (e instanceof HostError) throw e;
+        return { code: -1, stdout: "", stderr: e.message };
+      });
+      if (r.code === -1)
+        throw new HostError(
+          target(c),
+          `${where}: the connection was lost during the change (${hostMessage(r.stderr) || "no exit status"}), so its outcome is unknown. The host keeps what it had before in ${journalPath(kind, id)}: the next up finishes the change from there, and destroy still restores the original`,
+        );
+      if (r.code !== 0) {
+        const i = failedStep(r.stderr);
+        const what = i >= 0 ? `step ${i}/${steps.length} "${journaled[i].describe}"` : "the step script";
+        throw new HostError(
+          target(c),
+          `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before)}`,
+        );
+      }
+      const after = await this.observe(c, d);
+      const drift = this.spec.drift(target_(after, recorded), after);
+      if (drift.length)
+        throw new HostError(
+          target(c),
+          `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before)}`,
+        );
+      await run(c, removeJournal(kind, id));
+      return { observed: after, recorded, applied: steps };
+    });
   }
 
   private apply(c: Connection, d: unknown, steps: Step[], before: unknown) {
@@ -147,14 +187,14 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   async create(inputs: Inputs): Promise<dynamic.CreateResult> {
     const c = inputs.connection as Connection;
-    const { observed, before, applied } = await this.converge(c, inputs.desired, (o) =>
+    const { observed, recorded, applied } = await this.converge(c, inputs.desired, (o) =>
       this.spec.want(inputs.desired, o),
     );
     const outs: Outputs = {
       connection: c,
       desired: inputs.desired,
       observed,
-      recorded: before,
+      recorded,
       applied: describeSteps(applied),
       drift: [],
     };
@@ -163,12 +203,17 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   async update(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.UpdateResult> {
     const c = news.connection as Connection;
-    const { observed, applied } = await this.converge(c, news.desired, (o) => this.spec.want(news.desired, o));
+    const { observed, recorded, applied } = await this.converge(
+      c,
+      news.desired,
+      (o) => this.spec.want(news.desired, o),
+      olds.recorded,
+    );
     const outs: Outputs = {
       connection: c,
       desired: news.desired,
       observed,
-      recorded: olds.recorded,
+      recorded,
       applied: describeSteps(applied),
       drift: [],
     };
@@ -202,6 +247,11 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   async delete(_id: string, props: Outputs): Promise<void> {
     const c = props.connection;
-    await this.converge(c, props.desired, (o) => this.spec.restore(props.desired, props.recorded, o));
+    await this.converge(
+      c,
+      props.desired,
+      (o, recorded) => this.spec.restore(props.desired, recorded, o),
+      props.recorded,
+    );
   }
 }

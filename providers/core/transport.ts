@@ -334,3 +334,46 @@ export function closeAll(): void {
     );
   conns.clear();
 }
+
+/** The part of ssh2's exec channel that openChannel uses (node-ssh ships no ssh2 types). */
+interface ExecStream extends NodeJS.ReadableStream {
+  stderr: NodeJS.ReadableStream;
+  write(s: string): void;
+  end(): void;
+}
+
+/**
+ * Opens a long-lived exec channel on the pooled connection (one channel slot while it lives):
+ * the caller reads its output as it comes and ends it by closing its stdin. Used where a host
+ * resource must outlive one command (the host lock).
+ */
+export async function openChannel(
+  c: Connection,
+  script: Raw,
+): Promise<{ stdout: NodeJS.ReadableStream; close(): void; closed: Promise<number | null> }> {
+  const pooled = await connection(c);
+  const client = pooled.ssh.connection;
+  if (!client) throw new HostError(target(c), "the SSH connection closed");
+  let opened!: (v: { stdout: NodeJS.ReadableStream; close(): void; closed: Promise<number | null> }) => void;
+  let failed!: (e: Error) => void;
+  const ready = new Promise<Parameters<typeof opened>[0]>((res, rej) => ((opened = res), (failed = rej)));
+  void pooled.slots.run(
+    () =>
+      new Promise<void>((done) => {
+        client.exec(remoteCommand(c, script), (err: Error | undefined, stream: ExecStream) => {
+          if (err) {
+            done();
+            return failed(new HostError(target(c), `cannot open a channel: ${err.message}`));
+          }
+          if (c.user !== "root" && c.sudoPassword) stream.write(c.sudoPassword + "\n");
+          const closed = new Promise<number | null>((res) =>
+            stream.on("close", (code: number | null) => res(code ?? null)),
+          );
+          void closed.then(() => done());
+          stream.stderr.resume();
+          opened({ stdout: stream, close: () => stream.end(), closed });
+        });
+      }),
+  );
+  return ready;
+}

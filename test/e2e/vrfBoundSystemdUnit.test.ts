@@ -57,6 +57,20 @@ describe("VrfBoundSystemdUnit on the lab fleet", () => {
     expect(vrfOfMain(vm)).toBe("e2evrf");
   });
 
+  it("a VRF deleted by hand is drift in a plain preview (not a failed refresh), and up repairs once it is back", async () => {
+    const vm = vms[0];
+    onVm(vm, "ip link del e2evrf");
+    const p = await stack.preview();
+    expect(p.changeSummary.update).toBe(1);
+    const diff = await stack.run(["preview", "--diff"]);
+    expect(diff.stdout).toMatch(/VRF e2evrf does not exist/);
+    // The VRF is not this stack's to make (no ManagementVrf here): put it back by hand.
+    onVm(vm, "ip link add e2evrf type vrf table 1100 && ip link set e2evrf up");
+    await stack.up();
+    expect(vrfOfMain(vm)).toBe("e2evrf");
+    await stack.preview({ expectNoChanges: true });
+  });
+
   it("a missing VRF or unit is a clear error", async () => {
     const vm = vms[0];
     const s = await labStack("e2e-vrfunit-bad", fleetConfig({ vrfBoundUnits: [{ unit: UNIT, vrf: "novrf" }] }, [vm]));

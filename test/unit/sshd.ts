@@ -18,6 +18,8 @@ export interface Sshd {
   /** Another key pair sshd does not accept. */
   strangerKey: string;
   stop(): void;
+  /** Cuts every open connection (kills sshd's per-connection processes), as a network drop would. */
+  cut(): void;
 }
 
 function keyPair(dir: string, name: string, type: "ed25519" | "rsa"): { priv: string; pub: string } {
@@ -103,5 +105,6 @@ export async function startSshd(hostKeyType: "ed25519" | "rsa" = "ed25519"): Pro
       perDialTimeout: 5,
     },
     stop: () => void stop(),
+    cut: () => void execFileSync("pkill", ["-KILL", "-P", String(child.pid)], { stdio: "ignore" }),
   };
 }

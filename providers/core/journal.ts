@@ -1,0 +1,52 @@
+// The per-resource journal on the host: written (atomically, under the host lock) as the first
+// step of a change and removed only after verify proved it. A run cut short (SSH dropped, the
+// client killed) leaves it behind, so the next run knows what the host had before hosttune first
+// touched it, instead of adopting a half-applied change as the original.
+import { createHash } from "node:crypto";
+import { type Facts } from "./facts";
+import { sh, type Raw } from "./quote";
+import type { Step } from "./steps";
+
+export const JOURNAL_DIR = "/var/lib/hosttune/journal";
+/** The probe's fact name for the journal (not a valid name for a kind's own facts). */
+export const JOURNAL_FACT = "hosttune.journal";
+
+export interface Journal {
+  kind: string;
+  id: string;
+  /** What the host had before the first change (what delete puts back). */
+  recorded: unknown;
+  started: string;
+  steps: string[];
+}
+
+export function journalPath(kind: string, id: string): string {
+  return `${JOURNAL_DIR}/${createHash("sha256").update(`${kind} ${id}`).digest("hex").slice(0, 24)}.json`;
+}
+
+export function journalFact(kind: string, id: string): Raw {
+  return sh`cat ${journalPath(kind, id)} 2>/dev/null; true`;
+}
+
+/** The journal the probe found, if it is this resource's. */
+export function readJournal(facts: Facts, kind: string, id: string): Journal | null {
+  const text = facts[JOURNAL_FACT]?.out.trim();
+  if (!text) return null;
+  try {
+    const j = JSON.parse(text) as Journal;
+    return j.kind === kind && j.id === id ? j : null;
+  } catch {
+    return null;
+  }
+}
+
+export function writeJournal(j: Journal): Step {
+  return {
+    describe: `journal the change (${journalPath(j.kind, j.id)})`,
+    writeFile: { path: journalPath(j.kind, j.id), content: JSON.stringify(j) + "\n", mode: "0600" },
+  };
+}
+
+export function removeJournal(kind: string, id: string): Raw {
+  return sh`rm -f ${journalPath(kind, id)}`;
+}

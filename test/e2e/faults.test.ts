@@ -1,0 +1,137 @@
+// Faults a careful user runs into, on the lab VMs through the real CLI: an SSH connection cut in
+// the middle of a change, two stacks changing one host at once, a resource replaced (another
+// host address) or renamed (another file), and a sudo password set after the fact. In each,
+// nothing the host had before hosttune first touched it is lost.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CliStack, fleetConfig, labStack, labVms, onVm } from "./lab";
+
+const [vm1, vm2] = labVms();
+const FILE = "/etc/sysctl.d/90-hosttune-default-qdisc.conf";
+// A sysctl that is slow to set: a window in which to cut the connection or start a second run.
+const SLOW_SYSCTL = (seconds: number) =>
+  `printf '#!/bin/sh\\ncase "$*" in *-w*) sleep ${seconds} ;; esac\\nexec /usr/sbin/sysctl "$@"\\n' > /usr/local/sbin/sysctl && chmod +x /usr/local/sbin/sysctl`;
+const FAST_SYSCTL = "rm -f /usr/local/sbin/sysctl";
+
+type Vm = typeof vm1;
+const runtime = (vm: Vm) => onVm(vm, "sysctl -n net.core.default_qdisc").trim();
+const file = (vm: Vm, path = FILE) => onVm(vm, `cat ${path} 2>/dev/null || echo ABSENT`).trim();
+const stacks: CliStack[] = [];
+
+async function stack(name: string, config: object): Promise<CliStack> {
+  const s = await labStack(name, config);
+  stacks.push(s);
+  return s;
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 120_000) {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+let original: { runtime: string; file: string };
+beforeAll(() => {
+  original = { runtime: runtime(vm1), file: file(vm1) };
+  expect(original.file).toBe("ABSENT");
+});
+
+afterAll(async () => {
+  for (const vm of [vm1, vm2])
+    onVm(vm, `${FAST_SYSCTL}; userdel -r pwuser 2>/dev/null; rm -f /etc/sudoers.d/pwuser; true`);
+  for (const s of stacks) await s.remove();
+});
+
+describe("faults", () => {
+  it("an SSH cut in the middle of a change: unknown outcome; the next up converges; destroy restores the very first original", async () => {
+    const s = await stack("e2e-fault-cut", fleetConfig({ defaultQdisc: { qdisc: "noqueue" } }, [vm1]));
+    onVm(vm1, SLOW_SYSCTL(20.5));
+    const up = s.up().then(
+      () => "succeeded",
+      (e: Error) => e.message,
+    );
+    // The file step has run and the slow sysctl step is under way: cut every SSH session.
+    await until("the slow step", () => onVm(vm1, "pgrep -f 'sleep 20.5' || true").trim() !== "");
+    expect(file(vm1)).toContain("noqueue");
+    try {
+      onVm(vm1, "pkill -KILL -f 'sshd: root@notty'");
+    } catch {
+      // Our own session is among those cut.
+    }
+    expect(await up).toMatch(/connection was lost during the change .*outcome is unknown/);
+    onVm(vm1, FAST_SYSCTL);
+    await s.up();
+    expect([runtime(vm1), file(vm1)]).toEqual(["noqueue", expect.stringContaining("noqueue")]);
+    await s.preview({ expectNoChanges: true });
+    await s.destroy();
+    expect({ runtime: runtime(vm1), file: file(vm1) }).toEqual(original);
+  });
+
+  it("two stacks changing one host at once both finish, one after the other, each seeing the other's result", async () => {
+    const a = await stack("e2e-fault-a", fleetConfig({ defaultQdisc: { qdisc: "noqueue" } }, [vm2]));
+    const b = await stack("e2e-fault-b", fleetConfig({ defaultQdisc: { qdisc: "pfifo_fast" } }, [vm2]));
+    const before = runtime(vm2);
+    onVm(vm2, SLOW_SYSCTL(4));
+    const done: string[] = [];
+    await Promise.all([a.up().then(() => done.push("a")), b.up().then(() => done.push("b"))]);
+    onVm(vm2, FAST_SYSCTL);
+    const [first, second] = done.map((n) => (n === "a" ? { s: a, q: "noqueue" } : { s: b, q: "pfifo_fast" }));
+    // The host holds the last run's value, and that run recorded the first run's as the original.
+    expect(runtime(vm2)).toBe(second.q);
+    const recorded = async (s: CliStack) =>
+      JSON.parse((await s.run(["stack", "export"])).stdout).deployment.resources.find((r: { type: string }) =>
+        r.type.endsWith(":DefaultQdisc"),
+      ).outputs.recorded.runtime;
+    expect(await recorded(second.s)).toBe(first.q);
+    expect(await recorded(first.s)).toBe(before);
+    await second.s.destroy();
+    expect(runtime(vm2)).toBe(first.q);
+    await first.s.destroy();
+    expect(runtime(vm2)).toBe(before);
+  });
+
+  it("a replaced resource (the host's address changes) deletes first, so destroy still restores the original", async () => {
+    const s = await stack("e2e-fault-replace", fleetConfig({ defaultQdisc: { qdisc: "noqueue" } }, [vm1]));
+    await s.up();
+    // The same VM by another name: a replacement of every resource on it.
+    await s.setAllConfig(fleetConfig({ defaultQdisc: { qdisc: "noqueue" } }, [vm1], { host: "localhost" }));
+    const r = await s.up();
+    expect(r.summary.resourceChanges).toMatchObject({ replace: 1 });
+    expect(runtime(vm1)).toBe("noqueue");
+    await s.destroy();
+    expect({ runtime: runtime(vm1), file: file(vm1) }).toEqual(original);
+  });
+
+  it("a renamed file leaves no orphan: up removes the old one, destroy leaves neither", async () => {
+    const renamed = "/etc/sysctl.d/91-hosttune-renamed.conf";
+    const s = await stack("e2e-fault-rename", fleetConfig({ defaultQdisc: { qdisc: "noqueue" } }, [vm1]));
+    await s.up();
+    await s.setAllConfig(
+      fleetConfig({ defaultQdisc: { qdisc: "noqueue", fileName: "91-hosttune-renamed.conf" } }, [vm1]),
+    );
+    await s.up();
+    expect([file(vm1), file(vm1, renamed)]).toEqual(["ABSENT", expect.stringContaining("noqueue")]);
+    await s.destroy();
+    expect([file(vm1), file(vm1, renamed), runtime(vm1)]).toEqual(["ABSENT", "ABSENT", original.runtime]);
+  });
+
+  it("a sudo password set after a failed up takes effect: up converges and destroy works", async () => {
+    onVm(
+      vm1,
+      "useradd -m pwuser && echo 'pwuser:e2e-sudo-pw' | chpasswd && install -d -m 700 -o pwuser ~pwuser/.ssh && " +
+        "install -m 600 -o pwuser /root/.ssh/authorized_keys ~pwuser/.ssh/ && " +
+        "echo 'pwuser ALL=(ALL) ALL' > /etc/sudoers.d/pwuser && chmod 440 /etc/sudoers.d/pwuser",
+    );
+    const s = await stack(
+      "e2e-fault-sudo",
+      fleetConfig({ defaultQdisc: { qdisc: "noqueue" } }, [vm1], { user: "pwuser" }),
+    );
+    await expect(s.up()).rejects.toThrow(/sudo needs a password for pwuser/);
+    await s.run(["config", "set", "--secret", "hosttune:sudoPassword", "e2e-sudo-pw"]);
+    await s.up();
+    expect(runtime(vm1)).toBe("noqueue");
+    await s.destroy();
+    expect({ runtime: runtime(vm1), file: file(vm1) }).toEqual(original);
+  });
+});

@@ -1,0 +1,72 @@
+// The generic runner against a real sshd on this machine, with a kind of its own that manages a
+// file in a temporary directory: a connection cut in the middle of a change is reported as an
+// unknown outcome (never "as it was"), and the journal it leaves on the host keeps the original,
+// so the next create does not adopt our half-applied change and delete puts the original back.
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { fileContent, fileFact, fileSteps } from "../../providers/core/files";
+import { journalPath } from "../../providers/core/journal";
+import { sh } from "../../providers/core/quote";
+import { type Outputs, SpecProvider } from "../../providers/core/runner";
+import { defineSpec } from "../../providers/core/spec";
+import { closeAll } from "../../providers/core/transport";
+import { type Sshd, startSshd } from "./sshd";
+
+const schema = z.object({ path: z.string(), content: z.string(), slowSeconds: z.number().default(0) });
+type D = z.infer<typeof schema>;
+type O = { content: string | null };
+const toy = defineSpec<D, O, O, z.input<typeof schema>>(
+  "ToyFile",
+  schema,
+  (d) => `toy/${d.path}`,
+  {
+    probeFacts: (d) => ({ file: fileFact(d.path) }),
+    observe: (f) => ({ content: fileContent(f.file) }),
+  },
+  {
+    want: (d) => ({ content: d.content }),
+    restore: (_d, recorded) => recorded,
+    // The write first, then a slow step: a cut during it leaves the change half-made.
+    plan: (t, o, d) => {
+      const steps = fileSteps(d.path, t.content, o.content);
+      return steps.length && d.slowSeconds ? [...steps, { describe: "slow", run: sh`sleep ${d.slowSeconds}` }] : steps;
+    },
+    drift: (t, o) => (t.content === o.content ? [] : [{ field: "content", asked: t.content, got: o.content }]),
+  },
+);
+
+describe("runner (real sshd)", { timeout: 60_000 }, () => {
+  let sshd: Sshd;
+  beforeAll(async () => {
+    sshd = await startSshd();
+  }, 30_000);
+  afterAll(() => {
+    closeAll();
+    sshd?.stop();
+  });
+
+  it("an SSH cut mid-apply is an unknown outcome; the next create keeps the original; delete restores it", async () => {
+    const p = new SpecProvider(toy);
+    const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
+    const connection = sshd.connection;
+    const first = p.create({ connection, desired: { path, content: "ours\n", slowSeconds: 8 } });
+    const failed = first.then(
+      () => "succeeded",
+      (e: Error) => e.message,
+    );
+    for (let i = 0; i < 200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(readFileSync(path, "utf8")).toBe("ours\n");
+    sshd.cut();
+    expect(await failed).toMatch(/connection was lost during the change .*outcome is unknown/);
+    closeAll();
+
+    const { id, outs } = await p.create({ connection, desired: { path, content: "ours\n" } });
+    expect((outs as Outputs).recorded).toEqual({ content: null });
+    expect(existsSync(journalPath("ToyFile", `toy/${path}`))).toBe(false);
+    await p.delete(id, outs as Outputs);
+    expect(existsSync(path)).toBe(false);
+  });
+});

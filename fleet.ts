@@ -1,6 +1,5 @@
 // The stack's description of the fleet and its tuning (stack config, zod-validated): hosts,
 // credentials, and the tuning every host gets, with per-host overrides.
-import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { type Tuning, tuningSchema } from "./providers/hostTuning";
@@ -22,7 +21,7 @@ export const fleetSchema = z
   .object({
     hosts: z.array(hostSchema).min(1, "needs at least one host"),
     tuning: tuningSchema.default({}),
-    /** A file holding the SSH private key (the lab's), read at deploy time and kept secret. */
+    /** A file holding the SSH private key (the lab's), read by the provider where pulumi runs. */
     privateKeyPath: z.string().optional(),
   })
   .strict()
@@ -50,10 +49,4 @@ export function parseFleet(raw: unknown): Fleet {
 
 export function tuningFor(fleet: Fleet, host: FleetHost): Tuning {
   return { ...fleet.tuning, ...host.tuning };
-}
-
-export function readPrivateKey(fleet: Fleet): string | undefined {
-  return fleet.privateKeyPath
-    ? readFileSync(fleet.privateKeyPath.replace(/^~(?=\/)/, process.env.HOME ?? "~"), "utf8")
-    : undefined;
 }

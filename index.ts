@@ -1,7 +1,7 @@
 // The hosttune program: every host in the stack's fleet gets the stack's tuning, as one
 // HostTuning component per host. Exports each host's drift (asked vs got, per resource).
 import * as pulumi from "@pulumi/pulumi";
-import { parseFleet, readPrivateKey, tuningFor } from "./fleet";
+import { parseFleet, tuningFor } from "./fleet";
 import { HostTuning } from "./providers/hostTuning";
 
 // Module-level code with named exports: what the SDK's program runner turns into the stack's
@@ -13,15 +13,25 @@ function program() {
     tuning: cfg.getObject("tuning"),
     privateKeyPath: cfg.get("privateKeyPath"),
   });
-  const fileKey = readPrivateKey(fleet);
-  const privateKey = cfg.getSecret("privateKey") ?? fileKey;
+  const privateKey = cfg.getSecret("privateKey");
+  const { privateKeyPath } = fleet;
   const password = cfg.getSecret("password");
   const sudoPassword = cfg.getSecret("sudoPassword");
 
   const drift: Record<string, pulumi.Output<Record<string, string[]>>> = {};
   for (const h of fleet.hosts) {
     const { host, port, user, hostKey, knownHostsFile } = h;
-    const connection = { host, port, user, hostKey, knownHostsFile, privateKey, password, sudoPassword };
+    const connection = {
+      host,
+      port,
+      user,
+      hostKey,
+      knownHostsFile,
+      privateKey,
+      privateKeyPath,
+      password,
+      sudoPassword,
+    };
     drift[h.name] = new HostTuning(h.name, { connection, tuning: tuningFor(fleet, h) }).drift;
   }
   return { drift };

@@ -1,6 +1,7 @@
 // Connection inputs, in @pulumi/command's `remote.Connection` shape (host, port, user,
 // password, privateKey, privateKeyPassword, agentSocketPath, dialErrorLimit, perDialTimeout)
 // plus what hosttune adds to make host-key checking and sudo explicit.
+import { homedir } from "node:os";
 import { z } from "zod";
 import { notOption } from "./names";
 
@@ -18,6 +19,8 @@ export const connectionSchema = z
       .default("root"),
     password: z.string().optional(),
     privateKey: z.string().optional(),
+    /** A private key file on the machine running pulumi, read there: the key never enters Pulumi. */
+    privateKeyPath: z.string().optional(),
     privateKeyPassword: z.string().optional(),
     agentSocketPath: z.string().optional(),
     dialErrorLimit: z.number().int().min(1).max(100).default(3),
@@ -33,8 +36,8 @@ export const connectionSchema = z
     sudoPassword: z.string().optional(),
   })
   .strict()
-  .refine((c) => c.password || c.privateKey || c.agentSocketPath, {
-    message: "needs one of password, privateKey or agentSocketPath",
+  .refine((c) => c.password || c.privateKey || c.privateKeyPath || c.agentSocketPath, {
+    message: "needs one of password, privateKey, privateKeyPath or agentSocketPath",
   });
 
 export type Connection = z.infer<typeof connectionSchema>;
@@ -42,4 +45,9 @@ export type Connection = z.infer<typeof connectionSchema>;
 /** Names the target in errors and ids: user@host:port. */
 export function target(c: Pick<Connection, "user" | "host" | "port">): string {
   return `${c.user}@${c.host}:${c.port}`;
+}
+
+/** A local path with `~/` meaning the home directory of the user running pulumi. */
+export function expandHome(path: string, home = homedir()): string {
+  return path.startsWith("~/") ? home + path.slice(1) : path;
 }

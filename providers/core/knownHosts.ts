@@ -2,6 +2,7 @@
 // (plain, wildcard and hashed entries; "[host]:port" form for ports other than 22; @revoked).
 import { createHash, createHmac } from "node:crypto";
 import { homedir } from "node:os";
+import { expandHome } from "./connection";
 
 export interface PublicKey {
   type: string;
@@ -66,8 +67,7 @@ export function knownKeys(text: string, host: string, port: number): { trusted: 
 
 /** The known_hosts file to read, with `~/` expanded (ssh's default: ~/.ssh/known_hosts). */
 export function knownHostsPath(file: string | undefined, home = homedir()): string {
-  const f = file ?? "~/.ssh/known_hosts";
-  return f.startsWith("~/") ? home + f.slice(1) : f;
+  return expandHome(file ?? "~/.ssh/known_hosts", home);
 }
 
 /**

@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
 import type { Connection } from "./connection";
+import { CREDENTIAL_FIELDS, handOff } from "./credentials";
 import { shim } from "./shim";
 import type { ResourceSpec } from "./spec";
 
@@ -17,6 +18,8 @@ export type ConnectionArgs = command.types.input.remote.ConnectionArgs & {
   knownHostsFile?: pulumi.Input<string>;
   /** Password for sudo when user is not root; without it sudo must not ask (NOPASSWD). */
   sudoPassword?: pulumi.Input<string>;
+  /** A private key file on the machine running pulumi, read there: the key never enters Pulumi. */
+  privateKeyPath?: pulumi.Input<string>;
 };
 
 /** Each field of a schema's input type as a Pulumi input. */
@@ -25,14 +28,18 @@ export type InputsOf<I> = { [K in keyof I]: pulumi.Input<I[K]> };
 /** A resource's arguments: the connection, and the desired state as the kind's schema takes it. */
 export type HostArgs<I> = { connection: pulumi.Input<ConnectionArgs> } & InputsOf<I>;
 
-const CREDENTIALS = ["password", "privateKey", "privateKeyPassword", "sudoPassword"] as const;
-
-/** The connection with every credential marked secret, whatever the caller passed. */
-function secretCredentials(c: pulumi.Input<ConnectionArgs>): pulumi.Input<ConnectionArgs> {
-  if (pulumi.Output.isInstance(c)) return pulumi.secret(c);
-  const out: ConnectionArgs = { ...(c as ConnectionArgs) };
-  for (const k of CREDENTIALS) if (out[k] !== undefined) out[k] = pulumi.secret(out[k]!);
-  return out;
+/**
+ * The connection as the engine sees it: every credential handed over to the provider outside
+ * the engine (core/credentials.ts) and replaced by a reference, marked secret all the same.
+ */
+function handedOver(c: pulumi.Input<ConnectionArgs>): pulumi.Input<ConnectionArgs> {
+  const swap = <T extends object>(v: T, ref: (x: pulumi.Input<string>) => unknown): T => {
+    const out: Record<string, unknown> = { ...(v as Record<string, unknown>) };
+    for (const k of CREDENTIAL_FIELDS) if (out[k] !== undefined) out[k] = ref(out[k] as pulumi.Input<string>);
+    return out as T;
+  };
+  if (pulumi.Output.isInstance(c)) return pulumi.secret(c.apply((v) => swap(v, (x) => handOff(x as string))));
+  return swap(c as ConnectionArgs, (x) => pulumi.secret(pulumi.output(x).apply(handOff)));
 }
 
 export abstract class HostResource<D, O> extends pulumi.dynamic.Resource {
@@ -55,7 +62,7 @@ export abstract class HostResource<D, O> extends pulumi.dynamic.Resource {
       shim(kind),
       name,
       {
-        connection: secretCredentials(connection),
+        connection: handedOver(connection),
         desired,
         observed: undefined,
         recorded: undefined,

@@ -7,6 +7,7 @@ import { factScript, parseFacts } from "./facts";
 import type { AnySpec, Drift } from "./spec";
 import { applyScript, describeSteps, failedStep, hostMessage, type Step } from "./steps";
 import { applyConfirmed } from "./confirm";
+import { withCredentials } from "./credentials";
 import { withHostLock } from "./hostLock";
 import {
   JOURNAL_FACT,
@@ -43,6 +44,15 @@ export function driftLines(d: Drift[]): string[] {
 
 export function formatDrift(d: Drift[]): string {
   return driftLines(d).join("; ");
+}
+
+/** The connection to dial: credentials resolved here, where pulumi runs (never in the engine). */
+function live(c: Connection): Connection {
+  try {
+    return withCredentials(c);
+  } catch (e) {
+    throw new HostError(target(c), (e as Error).message);
+  }
 }
 
 export class SpecProvider implements dynamic.ResourceProvider {
@@ -187,7 +197,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   async create(inputs: Inputs): Promise<dynamic.CreateResult> {
     const c = inputs.connection as Connection;
-    const { observed, recorded, applied } = await this.converge(c, inputs.desired, (o) =>
+    const { observed, recorded, applied } = await this.converge(live(c), inputs.desired, (o) =>
       this.spec.want(inputs.desired, o),
     );
     const outs: Outputs = {
@@ -204,7 +214,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
   async update(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.UpdateResult> {
     const c = news.connection as Connection;
     const { observed, recorded, applied } = await this.converge(
-      c,
+      live(c),
       news.desired,
       (o) => this.spec.want(news.desired, o),
       olds.recorded,
@@ -228,7 +238,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
     let observed = props.observed;
     let drift: string[];
     try {
-      observed = await this.observe(props.connection, props.desired);
+      observed = await this.observe(live(props.connection), props.desired);
       drift = driftLines(this.spec.drift(this.spec.want(props.desired, observed), observed));
     } catch (e) {
       // A host that is not as asked in a way the probe cannot express (a VRF or NIC gone), or
@@ -246,9 +256,8 @@ export class SpecProvider implements dynamic.ResourceProvider {
   }
 
   async delete(_id: string, props: Outputs): Promise<void> {
-    const c = props.connection;
     await this.converge(
-      c,
+      live(props.connection),
       props.desired,
       (o, recorded) => this.spec.restore(props.desired, recorded, o),
       props.recorded,

@@ -3,7 +3,9 @@
 // host address) or renamed (another file), and a sudo password set after the fact. In each,
 // nothing the host had before hosttune first touched it is lost.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CliStack, fleetConfig, labStack, labVms, onVm } from "./lab";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type CliStack, fleetConfig, LAB_DIR, labStack, labVms, onVm } from "./lab";
 
 const [vm1, vm2] = labVms();
 const FILE = "/etc/sysctl.d/90-hosttune-default-qdisc.conf";
@@ -116,7 +118,7 @@ describe("faults", () => {
     expect([file(vm1), file(vm1, renamed), runtime(vm1)]).toEqual(["ABSENT", "ABSENT", original.runtime]);
   });
 
-  it("a sudo password set after a failed up takes effect: up converges and destroy works", async () => {
+  it("a sudo password set after a failed up takes effect; no credential reaches the engine's logs or the state", async () => {
     onVm(
       vm1,
       "useradd -m pwuser && echo 'pwuser:e2e-sudo-pw' | chpasswd && install -d -m 700 -o pwuser ~pwuser/.ssh && " +
@@ -131,6 +133,28 @@ describe("faults", () => {
     await s.run(["config", "set", "--secret", "hosttune:sudoPassword", "e2e-sudo-pw"]);
     await s.up();
     expect(runtime(vm1)).toBe("noqueue");
+
+    // The same stack with every credential given as material (a password, the key itself, the
+    // sudo password): a -v=9 preview and up log none of them, and state holds none either.
+    const key = readFileSync(join(LAB_DIR, "id_ed25519"), "utf8");
+    await s.run(["config", "rm", "hosttune:privateKeyPath"]);
+    await s.run(["config", "set", "--secret", "hosttune:privateKey"], key);
+    await s.run(["config", "set", "--secret", "hosttune:password", "e2e-sudo-pw"]);
+    onVm(vm1, "sysctl -q -w net.core.default_qdisc=fq");
+    const verbose = ["-v=9", "--logtostderr", "--logflow"];
+    const logs = [
+      await s.run(["preview", ...verbose]),
+      await s.run(["up", "--yes", "--skip-preview", ...verbose]),
+      await s.run(["stack", "export", "--show-secrets"]),
+    ].map((r) => r.stdout + r.stderr);
+    expect(runtime(vm1)).toBe("noqueue");
+    const keyLine = key.split("\n")[2];
+    expect(keyLine.length).toBeGreaterThan(40);
+    for (const text of logs) {
+      expect(text.length).toBeGreaterThan(1000);
+      expect(text).not.toContain("e2e-sudo-pw");
+      expect(text).not.toContain(keyLine);
+    }
     await s.destroy();
     expect({ runtime: runtime(vm1), file: file(vm1) }).toEqual(original);
   });

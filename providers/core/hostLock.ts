@@ -7,7 +7,7 @@
 import { hostname, userInfo } from "node:os";
 import { type Connection, target } from "./connection";
 import { sh } from "./quote";
-import { HostError, openChannel } from "./transport";
+import { HostError, openChannel, throwIfSudoRefused } from "./transport";
 
 const DIR = "/run/hosttune";
 const LOCKED = "hosttune-locked";
@@ -51,7 +51,12 @@ async function acquire(c: Connection, waitSeconds: number): Promise<() => void> 
       if (out.includes(LOCKED)) resolve(ch.close);
     });
     void ch.closed.then((code) => {
-      const said = out.trim();
+      const said = [out.trim(), ch.stderr().trim()].filter(Boolean).join("; ");
+      try {
+        throwIfSudoRefused(c, ch.stderr());
+      } catch (e) {
+        return reject(e);
+      }
       reject(
         new HostError(
           target(c),

@@ -300,11 +300,7 @@ export async function run(
     });
     try {
       const r = await Promise.race([exec, timeout]);
-      if (c.user !== "root" && /sudo: (a password is required|a terminal is required)/.test(r.stderr))
-        throw new HostError(
-          target(c),
-          `sudo needs a password for ${c.user}: set connection.sudoPassword or allow NOPASSWD`,
-        );
+      throwIfSudoRefused(c, r.stderr);
       return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
     } finally {
       clearTimeout(timer);
@@ -335,6 +331,15 @@ export function closeAll(): void {
   conns.clear();
 }
 
+/** sudo asking for a password it was not given is a clear error, whatever the command was. */
+export function throwIfSudoRefused(c: Connection, stderr: string): void {
+  if (c.user !== "root" && /sudo: (a password is required|a terminal is required)/.test(stderr))
+    throw new HostError(
+      target(c),
+      `sudo needs a password for ${c.user}: set connection.sudoPassword or allow NOPASSWD`,
+    );
+}
+
 /** The part of ssh2's exec channel that openChannel uses (node-ssh ships no ssh2 types). */
 interface ExecStream extends NodeJS.ReadableStream {
   stderr: NodeJS.ReadableStream;
@@ -350,11 +355,16 @@ interface ExecStream extends NodeJS.ReadableStream {
 export async function openChannel(
   c: Connection,
   script: Raw,
-): Promise<{ stdout: NodeJS.ReadableStream; close(): void; closed: Promise<number | null> }> {
+): Promise<{ stdout: NodeJS.ReadableStream; stderr(): string; close(): void; closed: Promise<number | null> }> {
   const pooled = await connection(c);
   const client = pooled.ssh.connection;
   if (!client) throw new HostError(target(c), "the SSH connection closed");
-  let opened!: (v: { stdout: NodeJS.ReadableStream; close(): void; closed: Promise<number | null> }) => void;
+  let opened!: (v: {
+    stdout: NodeJS.ReadableStream;
+    stderr(): string;
+    close(): void;
+    closed: Promise<number | null>;
+  }) => void;
   let failed!: (e: Error) => void;
   const ready = new Promise<Parameters<typeof opened>[0]>((res, rej) => ((opened = res), (failed = rej)));
   void pooled.slots.run(
@@ -370,8 +380,17 @@ export async function openChannel(
             stream.on("close", (code: number | null) => res(code ?? null)),
           );
           void closed.then(() => done());
-          stream.stderr.resume();
-          opened({ stdout: stream, close: () => stream.end(), closed });
+          let said = "";
+          stream.stderr.on("data", (b: Buffer) => (said += b.toString()));
+          // Closing a channel the connection already lost is a no-op, never an error.
+          const close = () => {
+            try {
+              stream.end();
+            } catch {
+              /* already closed */
+            }
+          };
+          opened({ stdout: stream, stderr: () => said, close, closed });
         });
       }),
   );

@@ -54,7 +54,7 @@ describe("faults", () => {
       (e: Error) => e.message,
     );
     // The file step has run and the slow sysctl step is under way: cut every SSH session.
-    await until("the slow step", () => onVm(vm1, "pgrep -f 'sleep 20.5' || true").trim() !== "");
+    await until("the slow step", () => onVm(vm1, "pgrep -f '^sleep 20[.]5$' || true").trim() !== "");
     expect(file(vm1)).toContain("noqueue");
     try {
       onVm(vm1, "pkill -KILL -f 'sshd: root@notty'");

@@ -127,6 +127,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       cc.rollback(d, before),
       cc.timeoutSeconds(d),
       `${this.spec.kind} ${this.spec.id(d)}`,
+      cc.hint,
     );
   }
 

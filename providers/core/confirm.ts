@@ -117,16 +117,16 @@ systemctl daemon-reload; }`,
 }
 
 /**
- * Runs on a fresh connection: confirms an armed change (75: the token is busy, applying or
- * rolling back), then reports the state, why a rollback ran, the first failed rollback step
- * with its output, and the apply's output if it failed.
+ * Reports the state (75: the token is busy, applying or rolling back), why a rollback ran, the
+ * first failed rollback step with its output, and the apply's output if it failed; with
+ * `confirm`, first confirms an armed change.
  */
-export function confirmCommand(dir: string): Raw {
+export function confirmCommand(dir: string, confirm: boolean): Raw {
   return sh`${prelude(dir)}
 exec 8>>"$dir/lock"
 flock -w 10 8 || exit 75
 state=$(cat "$dir/state" 2>/dev/null) || state=missing
-if [ "$state" = armed ]; then setstate confirmed && state=confirmed; fi
+if ${confirm ? "true" : "false"} && [ "$state" = armed ]; then setstate confirmed && state=confirmed; fi
 printf '\036state %s\n\036reason %s\n' "$state" "$(cat "$dir/reason" 2>/dev/null)"
 failed=$(awk '$2 != 0 { print $1; exit }' "$dir/steps" 2>/dev/null)
 if [ -n "$failed" ]; then printf '\036failed-step %s\n' "$failed"; tail -c 2000 "$dir/step-$failed.log"; fi
@@ -212,12 +212,15 @@ async function applyConfirmedHolding(
   const launched = await run(c, launchCommand(dir, token, confirmFiles(dir, steps, rollback, timeoutSeconds)), holding);
   if (launched.code !== 0)
     throw new HostError(target(c), `${what}: cannot start the commit-confirmed job: ${launched.stderr.trim()}`);
-  // The change may cut the connection it was sent on: confirm only over a fresh one. Any confirm
+  // The change may cut the connection it was sent on, and a connection made before the change
+  // took effect (to an sshd that outlives its restart, over the old routes) proves nothing:
+  // confirm only over a connection dialed after the host reported the change armed. Any confirm
   // the host accepts is a success, however late; the host alone decides when it is too late.
   await sleep(3000);
   dropConnection(c);
   const deadline = started + (timeoutSeconds + SETTLE_MARGIN_S) * 1000;
   let last = "no answer";
+  let armed = false;
   while (now() < deadline) {
     const left = deadline - now();
     // Generous attempts on a slow host, none past the deadline.
@@ -228,7 +231,7 @@ async function applyConfirmedHolding(
     };
     let o: Outcome | undefined;
     try {
-      const r = await run(fresh, confirmCommand(dir), {
+      const r = await run(fresh, confirmCommand(dir, armed), {
         ...holding,
         timeoutMs: Math.min(Math.max(left, 15_000), 60_000),
       });
@@ -240,6 +243,11 @@ async function applyConfirmedHolding(
       dropConnection(c);
     }
     if (o?.state === "confirmed") return { code: 0, stdout: "", stderr: "" };
+    if (o?.state === "armed") {
+      armed = true;
+      dropConnection(c);
+      continue;
+    }
     if (o && SETTLED.includes(o.state)) {
       const r = settled(o, rollback, timeoutSeconds, what, hint, dir);
       if (typeof r === "string") throw new HostError(target(c), r);

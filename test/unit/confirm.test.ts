@@ -12,13 +12,16 @@ let answer: (n: number) => ExecResult = () => {
   throw new Error("unreachable");
 };
 let attempts = 0;
+/** What happened, in order: "drop", "report" or "confirm". */
+let log: string[] = [];
 
 vi.mock("../../providers/core/transport", async (original) => ({
   ...(await original<typeof import("../../providers/core/transport")>()),
   exclusively: (_c: unknown, fn: () => Promise<unknown>) => fn(),
-  dropConnection: () => {},
+  dropConnection: () => log.push("drop"),
   run: async (_c: unknown, script: Raw) => {
     if (script.text.includes("systemd-run")) return { code: 0, stdout: "", stderr: "" };
+    log.push(script.text.includes("if true &&") ? "confirm" : "report");
     return answer(attempts++);
   },
 }));
@@ -40,6 +43,7 @@ async function outcome(ms = 400_000): Promise<ExecResult | Error | undefined> {
 
 beforeEach(() => {
   attempts = 0;
+  log = [];
   vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date", "performance"] });
 });
 afterEach(() => vi.useRealTimers());
@@ -87,6 +91,14 @@ describe("commit-confirm client", () => {
     expect(((await outcome()) as Error).message).toMatch(
       /X: the host rebooted before the change was confirmed, and at boot it rolled it back$/,
     );
+  });
+
+  // A connection made before the change took effect (to an sshd that outlives its restart)
+  // proves nothing.
+  it("confirms only over a connection dialed after the host reported the change armed", async () => {
+    answer = (n) => (n < 1 ? hostSays("\x1estate armed\n") : hostSays("\x1estate confirmed\n"));
+    expect(await outcome()).toMatchObject({ code: 0 });
+    expect(log.slice(1)).toEqual(["report", "drop", "confirm"]);
   });
 
   it("waits while the host is busy applying or rolling back", async () => {

@@ -24,8 +24,8 @@ function arm(root: string, steps: Step[], rollback: Step[], timeout: number, boo
 
 const job = (dir: string, env: NodeJS.ProcessEnv = process.env) =>
   spawnSync("sh", [join(dir, "job.sh")], { encoding: "utf8", env, timeout: 30_000 });
-const confirm = (dir: string) =>
-  parseOutcome(execFileSync("sh", ["-c", confirmCommand(dir).text], { encoding: "utf8" }));
+const confirm = (dir: string, really = true) =>
+  parseOutcome(execFileSync("sh", ["-c", confirmCommand(dir, really).text], { encoding: "utf8" }));
 const step = (describe: string, cmd: ReturnType<typeof sh>): Step => ({ describe, run: cmd });
 const root = () => mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
 
@@ -64,7 +64,7 @@ describe("commit-confirmed job", () => {
     let seen = "";
     for (let i = 0; i < 100 && seen !== "confirmed"; i++) {
       await new Promise((res) => setTimeout(res, 100));
-      seen = spawnSync("sh", ["-c", confirmCommand(dir).text], { encoding: "utf8" }).stdout.includes(
+      seen = spawnSync("sh", ["-c", confirmCommand(dir, true).text], { encoding: "utf8" }).stdout.includes(
         "\x1estate confirmed",
       )
         ? "confirmed"
@@ -75,6 +75,15 @@ describe("commit-confirmed job", () => {
     expect(read(r, "state")).toBe("applied\n");
     expect(read(dir, "state")).toBe("confirmed\n");
     // Confirming again is harmless and says the same.
+    expect(confirm(dir).state).toBe("confirmed");
+  });
+
+  it("a report without confirm leaves an armed change armed", () => {
+    const r = root();
+    const dir = arm(r, [], [], 60);
+    writeFileSync(join(dir, "state"), "armed\n");
+    expect(confirm(dir, false).state).toBe("armed");
+    expect(read(dir, "state")).toBe("armed\n");
     expect(confirm(dir).state).toBe("confirmed");
   });
 

@@ -120,7 +120,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   private apply(c: Connection, d: unknown, steps: Step[], before: unknown) {
     const cc = this.spec.commitConfirmed;
-    if (!cc) return run(c, applyScript(steps));
+    if (!cc || (cc.when && !cc.when(d, before))) return run(c, applyScript(steps));
     return applyConfirmed(
       c,
       steps,

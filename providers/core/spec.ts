@@ -36,6 +36,8 @@ export interface ResourceSpec<D, O, T, I = unknown> {
    * by itself (with these steps) unless a fresh connection confirms within the timeout.
    */
   commitConfirmed?: {
+    /** Whether this change (from `before`) can cut the path; always when absent. */
+    when?(d: D, before: O): boolean;
     timeoutSeconds(d: D): number;
     /** Every step back to `before`, idempotent: the host runs them all without observing first. */
     rollback(d: D, before: O): Step[];

@@ -14,19 +14,22 @@ let answer: (n: number) => ExecResult = () => {
 let attempts = 0;
 /** What happened, in order: "drop", "report" or "confirm". */
 let log: string[] = [];
+/** The dial and command budgets of each confirm attempt. */
+let budgets: { perDialTimeout: number; timeoutMs?: number }[] = [];
 
 vi.mock("../../providers/core/transport", async (original) => ({
   ...(await original<typeof import("../../providers/core/transport")>()),
   exclusively: (_c: unknown, fn: () => Promise<unknown>) => fn(),
   dropConnection: () => log.push("drop"),
-  run: async (_c: unknown, script: Raw) => {
+  run: async (c: Connection, script: Raw, opts: { timeoutMs?: number }) => {
     if (script.text.includes("systemd-run")) return { code: 0, stdout: "", stderr: "" };
+    budgets.push({ perDialTimeout: c.perDialTimeout, timeoutMs: opts.timeoutMs });
     log.push(script.text.includes("if true &&") ? "confirm" : "report");
     return answer(attempts++);
   },
 }));
 
-const c = { host: "h", port: 22, user: "root", privateKey: "k", dialErrorLimit: 1, perDialTimeout: 10 } as Connection;
+const c = { host: "h", port: 22, user: "root", privateKey: "k", dialErrorLimit: 3, perDialTimeout: 25 } as Connection;
 const hostSays = (text: string): ExecResult => ({ code: 0, stdout: text, stderr: "" });
 const rollback = ["one", "two", "three"].map((describe) => ({ describe, run: { text: "true" } as Raw }));
 
@@ -44,6 +47,7 @@ async function outcome(ms = 400_000): Promise<ExecResult | Error | undefined> {
 beforeEach(() => {
   attempts = 0;
   log = [];
+  budgets = [];
   vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date", "performance"] });
 });
 afterEach(() => vi.useRealTimers());
@@ -99,6 +103,17 @@ describe("commit-confirm client", () => {
     answer = (n) => (n < 1 ? hostSays("\x1estate armed\n") : hostSays("\x1estate confirmed\n"));
     expect(await outcome()).toMatchObject({ code: 0 });
     expect(log.slice(1)).toEqual(["report", "drop", "confirm"]);
+  });
+
+  it("gives each attempt on a slow host the connection's dial timeout and a generous command budget", async () => {
+    answer = (n) => {
+      if (n < 40) throw new Error("timed out");
+      return hostSays("\x1estate confirmed\n");
+    };
+    expect(await outcome()).toMatchObject({ code: 0 });
+    expect(budgets[0]).toEqual({ perDialTimeout: 25, timeoutMs: 60_000 });
+    // Near the end, never past it, and never too short to run the command.
+    expect(budgets.every((b) => b.perDialTimeout >= 5 && b.perDialTimeout <= 25 && b.timeoutMs! >= 15_000)).toBe(true);
   });
 
   it("waits while the host is busy applying or rolling back", async () => {

@@ -1,9 +1,12 @@
 // ManagementVrf: parsing a probe captured from a lab VM (before any VRF of ours), the networkd
 // files, and the planner (forward, and the full idempotent rollback the host runs by itself).
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseFacts } from "../../providers/core/facts";
+import { rollbackScript } from "../../providers/core/steps";
 import { drift, plan, renderFiles, restore, want } from "../../providers/managementVrf/plan";
 import { observe } from "../../providers/managementVrf/probe";
 import { managementVrfSchema } from "../../providers/managementVrf/schema";
@@ -105,6 +108,24 @@ describe("ManagementVrf planner", () => {
     expect(steps).toContain("l3mdev accept tcp=0 udp=0");
     expect(steps).toContain("delete VRF mgmt and give enp0s2 back to the main table");
     expect(steps.at(-1)).toBe("lookup local at pref 0");
+  });
+
+  // Steps run under `set -e`: a deletion of what is already gone must not fail the step.
+  it("the host's own rollback succeeds on a host where what it deletes is already gone (real shell)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-vrf-"));
+    mkdirSync(join(dir, "bin"));
+    // Every tool succeeds, except deleting: nothing to delete.
+    for (const tool of ["ip", "networkctl", "systemctl", "sysctl", "modprobe", "sleep"])
+      writeFileSync(join(dir, "bin", tool), `#!/bin/sh\ncase "$*" in *del*|*disable*) exit 2;; esac\ntrue\n`, {
+        mode: 0o755,
+      });
+    const steps = plan(restore(d, o), undefined, d).filter((s) => "run" in s);
+    const r = spawnSync("sh", ["-c", rollbackScript(steps, dir).text.replaceAll("/run/hosttune", join(dir, "run"))], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}` },
+    });
+    expect(readFileSync(join(dir, "steps"), "utf8")).toBe(steps.map((_, i) => `${i} 0\n`).join(""));
+    expect(r.status).toBe(0);
   });
 
   it("reports no drift once converged, and names what drifted", () => {

@@ -128,8 +128,8 @@ flock -w 10 8 || exit 75
 state=$(cat "$dir/state" 2>/dev/null) || state=missing
 if ${confirm ? "true" : "false"} && [ "$state" = armed ]; then setstate confirmed && state=confirmed; fi
 printf '\036state %s\n\036reason %s\n' "$state" "$(cat "$dir/reason" 2>/dev/null)"
-failed=$(awk '$2 != 0 { print $1; exit }' "$dir/steps" 2>/dev/null)
-if [ -n "$failed" ]; then printf '\036failed-step %s\n' "$failed"; tail -c 2000 "$dir/step-$failed.log"; fi
+set -- $(awk '$2 != 0 { print $1, $2; exit }' "$dir/steps" 2>/dev/null)
+if [ $# = 2 ]; then printf '\036failed-step %s %s\n' "$1" "$2"; tail -c 2000 "$dir/step-$1.log"; fi
 if [ "$(cat "$dir/applied" 2>/dev/null)" != 0 ]; then printf '\036apply-log\n'; tail -c 4000 "$dir/apply.log" 2>/dev/null; fi
 true`;
 }
@@ -138,7 +138,7 @@ export interface Outcome {
   state: string;
   reason: string;
   /** The first rollback step that failed, with its output. */
-  failedStep?: { index: number; output: string };
+  failedStep?: { index: number; rc: number; output: string };
   applyLog?: string;
 }
 
@@ -159,7 +159,7 @@ export function parseOutcome(stdout: string): Outcome {
     const value = rest.join(" ");
     if (key === "state") o.state = value;
     else if (key === "reason") o.reason = value;
-    else if (key === "failed-step") o.failedStep = { index: Number(value), output: body };
+    else if (key === "failed-step") o.failedStep = { index: Number(rest[0]), rc: Number(rest[1]), output: body };
   }
   return o;
 }
@@ -172,14 +172,15 @@ const SETTLED = ["confirmed", "rolled-back", "rollback-failed"];
  */
 function settled(o: Outcome, rollback: Step[], timeoutSeconds: number, what: string, hint: string, dir: string) {
   const f = o.failedStep;
-  const rolled =
+  const rolled = (how: string) =>
     o.state === "rolled-back"
-      ? "rolled it back"
-      : `tried to roll it back, but the rollback failed at step ${f ? `${f.index + 1}/${rollback.length} (${rollback[f.index]?.describe}): ${f.output || "no output"}` : "? (none reported)"}; it ran every other step (logs in ${dir} on the host)`;
-  if (o.reason === "apply-failed") return { code: 1, stdout: "", stderr: `${o.applyLog ?? ""}\n(the host ${rolled})` };
+      ? `rolled it back${how}`
+      : `tried to roll it back${how}, but the rollback failed at step ${f ? `${f.index + 1}/${rollback.length} (${rollback[f.index]?.describe}): ${f.output || `exit ${f.rc}, no output`}` : "? (none reported)"}; it ran every other step (logs in ${dir} on the host)`;
+  if (o.reason === "apply-failed")
+    return { code: 1, stdout: "", stderr: `${o.applyLog ?? ""}\n(the host ${rolled("")})` };
   if (o.reason === "boot")
-    return `${what}: the host rebooted before the change was confirmed, and at boot it ${rolled}`;
-  return `${what}: no fresh SSH connection could confirm the change within ${timeoutSeconds}s, so the host ${rolled} by itself. ${hint}`;
+    return `${what}: the host rebooted before the change was confirmed, and at boot it ${rolled("")}`;
+  return `${what}: no fresh SSH connection could confirm the change within ${timeoutSeconds}s, so the host ${rolled(" by itself")}. ${hint}`;
 }
 
 export function applyConfirmed(

@@ -126,7 +126,7 @@ describe("commit-confirmed job", () => {
     expect(confirm(dir)).toMatchObject({
       state: "rollback-failed",
       reason: "deadline",
-      failedStep: { index: 1, output: "cannot restore" },
+      failedStep: { index: 1, rc: 1, output: "cannot restore" },
     });
   });
 });

@@ -1,10 +1,10 @@
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 import { defineConfig } from "vitest/config";
 
-/** e2e files in name order, the reboot test last: what it leaves (boot-time defaults) never leaks into the others. */
+/** e2e files in name order, the reboot tests last: what they leave (boot-time defaults) never leaks into the others. */
 class LabOrder extends BaseSequencer {
   async sort(files: TestSpecification[]) {
-    const rank = (f: TestSpecification) => (f.moduleId.endsWith("reboot.test.ts") ? 1 : 0);
+    const rank = (f: TestSpecification) => (/reboot\.test\.ts$/i.test(f.moduleId) ? 1 : 0);
     return [...files].sort((a, b) => rank(a) - rank(b) || a.moduleId.localeCompare(b.moduleId));
   }
 }

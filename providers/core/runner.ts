@@ -170,13 +170,14 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   private apply(c: Connection, d: unknown, steps: Step[], before: unknown) {
     const cc = this.spec.commitConfirmed;
-    if (!cc) return run(c, applyScript(steps));
+    if (!cc || (cc.when && !cc.when(d, before))) return run(c, applyScript(steps));
     return applyConfirmed(
       c,
       steps,
       cc.rollback(d, before),
       cc.timeoutSeconds(d),
       `${this.spec.kind} ${this.spec.id(d)}`,
+      cc.hint,
     );
   }
 

@@ -35,7 +35,15 @@ export interface ResourceSpec<D, O, T, I = unknown> {
    * For changes that can cut the SSH path: apply as a detached job that the host rolls back
    * by itself (with these steps) unless a fresh connection confirms within the timeout.
    */
-  commitConfirmed?: { timeoutSeconds(d: D): number; rollback(d: D, before: O): Step[] };
+  commitConfirmed?: {
+    /** Whether this change (from `before`) can cut the path; always when absent. */
+    when?(d: D, before: O): boolean;
+    timeoutSeconds(d: D): number;
+    /** Every step back to `before`, idempotent: the host runs them all without observing first. */
+    rollback(d: D, before: O): Step[];
+    /** What to check when no fresh connection got through. */
+    hint: string;
+  };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -1,5 +1,6 @@
 // Steps are data, so preview, tests and errors can show them without a host. They become
-// one script that runs under the per-host lock, stopping at the first failing step.
+// one script that runs under the per-host lock: an apply stops at the first failing step, a
+// rollback runs every step.
 import { join, raw, sh, type Raw } from "./quote";
 
 /** replaceLink: the path may be a symlink that the file replaces (resolv.conf); otherwise a symlink is refused. */
@@ -50,16 +51,36 @@ function stepBody(step: Step): Raw {
     : sh`rm -f ${step.removeFile}`;
 }
 
+/** One step in a subshell that stops at its first failing command. */
+const stepShell = (step: Step) => sh`( set -e
+${raw(stepBody(step).text)}
+)`;
+
+const takeLock = (then: Raw) => sh`mkdir -p /run/hosttune && exec 9>${LOCK_FILE} && flock -w 120 9 || ${then}`;
+
 /** The apply script: take the host lock (two runs never interleave), run steps in order. */
 export function applyScript(steps: readonly Step[]): Raw {
-  const body = steps.map(
-    (s, i) => sh`( set -e
-${raw(stepBody(s).text)}
-) || { printf '\n\036hosttune-failed %s\n' ${i} >&2; exit 1; }`,
-  );
   return join([
-    sh`mkdir -p /run/hosttune && exec 9>${LOCK_FILE} && flock -w 120 9 || { echo "another hosttune run has held "${LOCK_FILE}" for 120s" >&2; exit 75; }`,
-    ...body,
+    takeLock(sh`{ echo "another hosttune run has held "${LOCK_FILE}" for 120s" >&2; exit 75; }`),
+    ...steps.map((s, i) => sh`${stepShell(s)} || { printf '\n\036hosttune-failed %s\n' ${i} >&2; exit 1; }`),
+  ]);
+}
+
+/**
+ * The rollback script: every step runs even when an earlier one failed (a failed step must not
+ * skip the one that gives an interface back). Step i's output goes to DIR/step-i.log and a line
+ * "i rc" to DIR/steps; exits 1 if any step failed. It waits for the host lock, but a rollback
+ * that never runs is worse than one beside another run: after 120 s it goes ahead.
+ */
+export function rollbackScript(steps: readonly Step[], dir: string): Raw {
+  return join([
+    sh`failed=0; : > ${dir + "/steps"}`,
+    takeLock(sh`echo "rolling back without the host lock: another hosttune run has held it for 120s" >&2`),
+    ...steps.map(
+      (s, i) =>
+        sh`${stepShell(s)} > ${`${dir}/step-${i}.log`} 2>&1; rc=$?; echo ${i} "$rc" >> ${dir + "/steps"}; [ "$rc" -eq 0 ] || failed=1`,
+    ),
+    sh`exit "$failed"`,
   ]);
 }
 

@@ -3,10 +3,11 @@
 // verified, bounded connect retries, a cap on concurrent channels, sudo for non-root users.
 import { createHmac, randomBytes } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
+import { PassThrough } from "node:stream";
 import { NodeSSH } from "node-ssh";
 import { type Connection, target } from "./connection";
 import { fingerprint, hostKeyAlgorithms, knownHostsPath, knownKeys, parseKeyLine, type PublicKey } from "./knownHosts";
-import { quote, type Raw } from "./quote";
+import { quote, sh, type Raw } from "./quote";
 
 export interface ExecResult {
   code: number;
@@ -251,6 +252,20 @@ async function connection(c: Connection): Promise<Pooled> {
   return p;
 }
 
+/**
+ * The script under its deadline, on the host: `timeout` runs it in a process group of its own
+ * (TERM at the deadline, KILL 5 s later), and a watcher kills that group as soon as our stdin
+ * closes: the client gave up, or the connection dropped (sshd's SIGHUP spares what ignores it).
+ */
+export function deadlined(script: Raw, seconds: number): Raw {
+  return sh`exec 3<&0 </dev/null
+timeout -k 5 ${seconds} sh -c ${script.text} & job=$!
+{ while read -r _; do :; done <&3; kill -s KILL -- -$job $job; } >/dev/null 2>&1 & watch=$!
+wait $job; rc=$?
+kill $watch 2>/dev/null
+exit $rc`;
+}
+
 /** Wraps a script for the remote login shell: plain `sh -c` as root, `sudo` otherwise. */
 export function remoteCommand(c: Pick<Connection, "user" | "sudoPassword">, script: Raw): string {
   const body = quote(script.text);
@@ -260,6 +275,25 @@ export function remoteCommand(c: Pick<Connection, "user" | "sudoPassword">, scri
 
 // A single argv string is capped by the kernel (MAX_ARG_STRLEN = 128 KiB).
 const MAX_SCRIPT = 120 * 1024;
+// How long a command that missed its deadline may take to die once told to (a loaded host can
+// take seconds just to start the command it is told to stop).
+const KILL_GRACE_MS = 30_000;
+
+/** A command that outlived its deadline; `stopped`: the host reported it gone. */
+export class CommandTimeout extends HostError {
+  constructor(
+    host: string,
+    seconds: number,
+    readonly stopped: boolean,
+  ) {
+    super(
+      host,
+      stopped
+        ? `command timed out after ${seconds}s; the remote command was killed`
+        : `command timed out after ${seconds}s and could not confirm it stopped: the host may still be changing`,
+    );
+  }
+}
 
 /** Runs one script over the pooled connection; one exec channel, one round trip. */
 export async function run(
@@ -268,22 +302,29 @@ export async function run(
   opts: { timeoutMs?: number; holdingHost?: boolean } = {},
 ): Promise<ExecResult> {
   if (!opts.holdingHost) return gate(c).with(false, () => run(c, script, { ...opts, holdingHost: true }));
-  if (script.text.length > MAX_SCRIPT)
+  const timeoutMs = opts.timeoutMs ?? 300_000;
+  const seconds = Math.ceil(timeoutMs / 1000);
+  const command = remoteCommand(c, deadlined(script, seconds));
+  if (command.length > MAX_SCRIPT)
     throw new HostError(
       target(c),
-      `script of ${script.text.length} bytes exceeds the ${MAX_SCRIPT}-byte limit of one command line`,
+      `script of ${script.text.length} bytes (${command.length} quoted) exceeds the ${MAX_SCRIPT}-byte limit of one command line`,
     );
   const pooled = await connection(c);
-  const timeoutMs = opts.timeoutMs ?? 300_000;
   return pooled.slots.run(async () => {
     let timer: NodeJS.Timeout | undefined;
+    // Our end of the remote watcher's stdin: open while we wait, closed to stop the command.
+    const stdin = new PassThrough();
+    if (c.user !== "root" && c.sudoPassword) stdin.write(c.sudoPassword + "\n");
+    let channel: { close(): void } | undefined;
     // Collect raw bytes and decode once: decoding per chunk would split multi-byte characters.
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const exec = pooled.ssh
-      .execCommand(remoteCommand(c, script), {
-        stdin: c.user !== "root" && c.sudoPassword ? c.sudoPassword + "\n" : undefined,
+      .execCommand(command, {
+        stdin,
         noTrim: true,
+        onChannel: (ch) => (channel = ch),
         onStdout: (b) => out.push(b),
         onStderr: (b) => err.push(b),
       })
@@ -292,18 +333,21 @@ export async function run(
         stdout: Buffer.concat(out).toString("utf8"),
         stderr: Buffer.concat(err).toString("utf8"),
       }));
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new HostError(target(c), `command timed out after ${timeoutMs / 1000}s`)),
-        timeoutMs,
-      );
-    });
+    const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), timeoutMs)));
     try {
-      const r = await Promise.race([exec, timeout]);
+      const r = await Promise.race([exec, late]);
+      if (r === "late") {
+        stdin.end();
+        const grace = new Promise<"late">((res) => (timer = setTimeout(() => res("late"), KILL_GRACE_MS)));
+        const stopped = (await Promise.race([exec, grace])) !== "late";
+        if (!stopped) channel?.close();
+        throw new CommandTimeout(target(c), seconds, stopped);
+      }
       throwIfSudoRefused(c, r.stderr);
       return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
     } finally {
       clearTimeout(timer);
+      stdin.end();
     }
   });
 }

@@ -156,7 +156,7 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
         ? { describe: `enable ${unit}`, run: sh`systemctl daemon-reload && systemctl enable --quiet ${unit}` }
         : {
             describe: `disable ${unit}`,
-            run: sh`systemctl disable --quiet ${unit} 2>/dev/null; systemctl daemon-reload`,
+            run: sh`systemctl disable --quiet ${unit} 2>/dev/null || true; systemctl daemon-reload`,
           },
     );
   const networkChanged =
@@ -181,7 +181,7 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
     // put the interfaces' addresses and routes back in the main table.
     steps.push({
       describe: `delete VRF ${d.name} and give ${ifaces.join(", ")} back to the main table`,
-      run: sh`networkctl reload; ip link del dev ${d.name} 2>/dev/null; sleep 1; networkctl reconfigure -- ${ifaces}`,
+      run: sh`networkctl reload; ip link del dev ${d.name} 2>/dev/null || true; sleep 1; networkctl reconfigure -- ${ifaces}`,
     });
   }
   const hasOrder = (prefs: number[]) =>
@@ -190,7 +190,7 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
     const [add, del] = t.localRule === 32765 ? [32765, 0] : [0, 32765];
     steps.push({
       describe: `lookup local at pref ${add}`,
-      run: sh`for f in -4 -6; do ip $f rule show pref ${add} | grep -q . || ip $f rule add pref ${add} table local; ip $f rule del pref ${del} table local 2>/dev/null; done; true`,
+      run: sh`for f in -4 -6; do ip $f rule show pref ${add} | grep -q . || ip $f rule add pref ${add} table local; ip $f rule del pref ${del} table local 2>/dev/null || true; done`,
     });
   }
   if (t.resolver) steps.push(...resolverSteps(t.resolver, o));

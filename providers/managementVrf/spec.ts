@@ -14,5 +14,6 @@ export const managementVrfSpec = defineSpec<
     timeoutSeconds: (d) => d.confirmTimeout,
     // The full idempotent sequence back to what the host had when this change started.
     rollback: (d, before) => planner.plan(planner.restore(d, before), undefined, d),
+    hint: "The change cuts the SSH path: check that sshd stays reachable (e.g. l3mdevAccept.tcp on, the SSH interface's routes in the VRF)",
   },
 });

@@ -30,8 +30,13 @@ export function renderDropIn(d: VrfBoundSystemdUnitDesired, o: VrfBoundSystemdUn
   ].join("\n");
 }
 
-const restarting = (d: VrfBoundSystemdUnitDesired, o: VrfBoundSystemdUnitObserved) =>
+export const restarting = (d: VrfBoundSystemdUnitDesired, o: VrfBoundSystemdUnitObserved) =>
   d.restart === "now" && o.activeState === "active";
+
+const restart = (d: VrfBoundSystemdUnitDesired): Step => ({
+  describe: `systemctl restart ${d.unit}`,
+  run: sh`systemctl restart -- ${d.unit}`,
+});
 
 export function want(d: VrfBoundSystemdUnitDesired, o: VrfBoundSystemdUnitObserved): VrfBoundSystemdUnitTarget {
   return { dropIn: renderDropIn(d, o), pidVrf: restarting(d, o) ? d.vrf : null };
@@ -52,9 +57,17 @@ export function plan(
 ): Step[] {
   const steps: Step[] = fileSteps(`${dropInDir(d.unit)}/${d.dropInName}`, t.dropIn, o.dropIn);
   if (steps.length) steps.push({ describe: "systemctl daemon-reload", run: sh`systemctl daemon-reload` });
-  if (t.pidVrf !== null && (steps.length || o.pidVrf !== t.pidVrf))
-    steps.push({ describe: `systemctl restart ${d.unit}`, run: sh`systemctl restart -- ${d.unit}` });
+  if (t.pidVrf !== null && (steps.length || o.pidVrf !== t.pidVrf)) steps.push(restart(d));
   return steps;
+}
+
+/** The host's own rollback of a restart: the drop-in as it was, reload, restart (idempotent). */
+export function rollback(d: VrfBoundSystemdUnitDesired, before: VrfBoundSystemdUnitObserved): Step[] {
+  return [
+    ...fileSteps(`${dropInDir(d.unit)}/${d.dropInName}`, before.dropIn, before.dropIn === null ? "" : null),
+    { describe: "systemctl daemon-reload", run: sh`systemctl daemon-reload` },
+    restart(d),
+  ];
 }
 
 export function drift(t: VrfBoundSystemdUnitTarget, o: VrfBoundSystemdUnitObserved): Drift[] {

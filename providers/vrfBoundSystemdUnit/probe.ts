@@ -1,5 +1,6 @@
 // Facts for VrfBoundSystemdUnit: the unit's state and effective ExecStart (systemctl), our
-// drop-in, whether the VRF exists, and which VRF the main process is in (ip vrf identify).
+// drop-in, whether the VRF exists, which VRF the main process is in (ip vrf identify), and
+// whether that process serves the SSH connection the probe came through.
 import { fileContent, fileFact } from "../core/files";
 import { fact, type Facts } from "../core/facts";
 import { sh, type Raw } from "../core/quote";
@@ -16,6 +17,8 @@ export interface VrfBoundSystemdUnitObserved {
   /** The VRF the main process runs in ("" = default VRF). */
   pidVrf: string;
   dropIn: string | null;
+  /** The unit serves our SSH connection: its main process is an ancestor of the probe's shell. */
+  servesUs: boolean;
 }
 
 export function probeFacts(d: VrfBoundSystemdUnitDesired): Record<string, Raw> {
@@ -27,6 +30,12 @@ export function probeFacts(d: VrfBoundSystemdUnitDesired): Record<string, Raw> {
     vrf: sh`ip -d -j link show dev ${d.vrf}`,
     pidVrf: sh`pid=$(systemctl show -p MainPID --value -- ${d.unit}); [ "$pid" -gt 0 ] 2>/dev/null && ip vrf identify "$pid"; true`,
     dropIn: fileFact(path),
+    servesUs: sh`pid=$(systemctl show -p MainPID --value -- ${d.unit}); p=$$
+while [ "$p" -gt 1 ] 2>/dev/null; do
+  [ "$p" = "$pid" ] && { echo yes; exit 0; }
+  p=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/"$p"/status)
+done
+echo no`,
   };
 }
 
@@ -66,5 +75,6 @@ export function observe(facts: Facts, d: VrfBoundSystemdUnitDesired): VrfBoundSy
     mainPid: Number(show.MainPID ?? 0),
     pidVrf: fact(facts, "pidVrf").out.trim(),
     dropIn: fileContent(dropIn),
+    servesUs: fact(facts, "servesUs").out.trim() === "yes",
   };
 }

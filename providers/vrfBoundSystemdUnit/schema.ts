@@ -19,6 +19,11 @@ export const vrfBoundSystemdUnitSchema = z
     /** now: restart the running service at once; onNextStart/never: the change applies when it next starts. */
     restart: z.enum(["now", "onNextStart", "never"]).default("now"),
     dropInName: fileName(".conf").default("50-hosttune-vrf.conf"),
+    /**
+     * Seconds the host waits for a fresh SSH connection to confirm a restart of the unit that
+     * serves our SSH connection (sshd) before it rolls the drop-in back and restarts it again.
+     */
+    confirmTimeout: z.number().int().min(15).max(900).default(90),
   })
   .strict();
 

@@ -250,14 +250,24 @@ export async function upFailure(stack: CliStack): Promise<string> {
   return String(err.message);
 }
 
+/** The VM's boot id: changes with every boot. */
+export function bootId(vm: LabVm): string {
+  return onVm(vm, "cat /proc/sys/kernel/random/boot_id").trim();
+}
+
 /** Reboots a VM and waits until it is back on SSH with a new boot id. */
 export async function rebootVm(vm: LabVm, timeoutMs = 300_000): Promise<void> {
-  const bootId = onVm(vm, "cat /proc/sys/kernel/random/boot_id").trim();
+  const before = bootId(vm);
   try {
     onVm(vm, "systemctl reboot");
   } catch {
     // The session may drop as the guest goes down.
   }
+  await waitForBoot(vm, before, timeoutMs);
+}
+
+/** Waits until the VM answers SSH with a boot id other than `before`, and has finished booting. */
+export async function waitForBoot(vm: LabVm, before: string, timeoutMs = 300_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     await new Promise((r) => setTimeout(r, 3000));
@@ -266,10 +276,18 @@ export async function rebootVm(vm: LabVm, timeoutMs = 300_000): Promise<void> {
         vm,
         "cat /proc/sys/kernel/random/boot_id; systemctl is-system-running --wait >/dev/null 2>&1; true",
       ).trim();
-      if (now !== bootId) return;
+      if (now !== before) return;
     } catch {
       // Not up yet.
     }
     if (Date.now() > deadline) throw new Error(`${vm.name} did not come back from reboot within ${timeoutMs / 1000}s`);
   }
+}
+
+/** What a ManagementVrf change touches on a VM, to compare before and after. */
+export function netState(vm: LabVm): string {
+  return onVm(
+    vm,
+    "ip -br link | awk '{print $1}'; ip route; ip -6 rule | grep -v l3mdev; ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; ls /etc/systemd/network; readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved",
+  );
 }

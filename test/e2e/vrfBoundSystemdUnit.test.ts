@@ -80,6 +80,21 @@ describe("VrfBoundSystemdUnit on the lab fleet", () => {
     await s.remove();
   });
 
+  it("binding sshd to a VRF that does not carry SSH is rolled back by the host: SSH answers, the error says why", async () => {
+    const vm = vms[0];
+    const sshdVrf = () => onVm(vm, "ip vrf identify $(systemctl show -p MainPID --value ssh.service)").trim();
+    const s = await labStack(
+      "e2e-vrfunit-ssh",
+      fleetConfig({ vrfBoundUnits: [{ unit: "ssh.service", vrf: "e2evrf", confirmTimeout: 20 }] }, [vm]),
+    );
+    expect(await upFailure(s)).toMatch(
+      /VrfBoundSystemdUnit vrf-unit\/ssh\.service: no fresh SSH connection could confirm the change within 20s, so the host rolled it back by itself\. The restarted unit serves SSH/,
+    );
+    expect(sshdVrf()).toBe("");
+    expect(onVm(vm, "ls /etc/systemd/system/ssh.service.d 2>/dev/null | wc -l").trim()).toBe("0");
+    await s.remove();
+  });
+
   it("destroy removes the drop-in and the service is back in the default VRF", async () => {
     await stack.destroy();
     for (const vm of vms) {

@@ -1,14 +1,12 @@
 // ManagementVrf: parsing a probe captured from a lab VM (before any VRF of ours), the networkd
-// files, the planner (forward, and the full idempotent rollback the host runs by itself), and
-// the commit-confirmed job script run by a real shell.
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+// files, and the planner (forward, and the full idempotent rollback the host runs by itself).
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { confirmCommand, confirmJob } from "../../providers/core/confirm";
 import { parseFacts } from "../../providers/core/facts";
-import { raw } from "../../providers/core/quote";
+import { rollbackScript } from "../../providers/core/steps";
 import { drift, plan, renderFiles, restore, want } from "../../providers/managementVrf/plan";
 import { observe } from "../../providers/managementVrf/probe";
 import { managementVrfSchema } from "../../providers/managementVrf/schema";
@@ -112,6 +110,24 @@ describe("ManagementVrf planner", () => {
     expect(steps.at(-1)).toBe("lookup local at pref 0");
   });
 
+  // Steps run under `set -e`: a deletion of what is already gone must not fail the step.
+  it("the host's own rollback succeeds on a host where what it deletes is already gone (real shell)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-vrf-"));
+    mkdirSync(join(dir, "bin"));
+    // Every tool succeeds, except deleting: nothing to delete.
+    for (const tool of ["ip", "networkctl", "systemctl", "sysctl", "modprobe", "sleep"])
+      writeFileSync(join(dir, "bin", tool), `#!/bin/sh\ncase "$*" in *del*|*disable*) exit 2;; esac\ntrue\n`, {
+        mode: 0o755,
+      });
+    const steps = plan(restore(d, o), undefined, d).filter((s) => "run" in s);
+    const r = spawnSync("sh", ["-c", rollbackScript(steps, dir).text.replaceAll("/run/hosttune", join(dir, "run"))], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}` },
+    });
+    expect(readFileSync(join(dir, "steps"), "utf8")).toBe(steps.map((_, i) => `${i} 0\n`).join(""));
+    expect(r.status).toBe(0);
+  });
+
   it("reports no drift once converged, and names what drifted", () => {
     const t = want(d, o);
     const converged = {
@@ -189,56 +205,5 @@ describe("ManagementVrf resolver handling", () => {
 
   it("keep leaves the resolver alone", () => {
     expect(want(d, observe(resolvedFacts(), d)).resolver).toBeNull();
-  });
-});
-
-describe("commit-confirmed job", () => {
-  const job = (dir: string, timeout: number) =>
-    confirmJob(dir, raw(`echo applied > ${dir}/state`), raw(`echo rolled > ${dir}/state`), timeout).text;
-
-  it("rolls back by itself when nobody confirms", () => {
-    const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
-    execFileSync("sh", ["-c", job(dir, 2)]);
-    expect(readFileSync(join(dir, "state"), "utf8")).toBe("rolled\n");
-    expect(readFileSync(join(dir, "result"), "utf8")).toBe("rolled-back\n");
-  });
-
-  it("rolls back on time even when the host's wall clock steps back", () => {
-    const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
-    // A `date` whose clock steps back an hour after its first reading.
-    const bin = join(dir, "bin");
-    mkdirSync(bin);
-    writeFileSync(
-      join(bin, "date"),
-      `#!/bin/sh\n[ -e ${dir}/stepped ] && echo $(( $(/bin/date +%s) - 3600 )) && exit\ntouch ${dir}/stepped; exec /bin/date "$@"\n`,
-      { mode: 0o755 },
-    );
-    spawnSync("sh", ["-c", job(dir, 2)], {
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-      timeout: 15_000,
-    });
-    expect(readFileSync(join(dir, "result"), "utf8")).toBe("rolled-back\n");
-  });
-
-  it("keeps the change when a confirm arrives in time", () => {
-    const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
-    const r = spawnSync("sh", ["-c", `( ${job(dir, 20)} ) & sleep 1; ${confirmCommand(dir).text}; wait`], {
-      encoding: "utf8",
-    });
-    expect(r.stdout.trim()).toBe("confirmed");
-    expect(readFileSync(join(dir, "state"), "utf8")).toBe("applied\n");
-  });
-
-  it("rolls back at once when the change itself fails", () => {
-    const dir = mkdtempSync(join(tmpdir(), "hosttune-confirm-"));
-    writeFileSync(join(dir, "state"), "before\n");
-    const r = spawnSync("sh", [
-      "-c",
-      confirmJob(dir, raw("echo boom; exit 3"), raw(`echo rolled > ${dir}/state`), 30).text,
-    ]);
-    expect(r.status).toBe(1);
-    expect(readFileSync(join(dir, "result"), "utf8")).toBe("apply-failed\n");
-    expect(readFileSync(join(dir, "state"), "utf8")).toBe("rolled\n");
-    expect(existsSync(join(dir, "confirmed"))).toBe(false);
   });
 });

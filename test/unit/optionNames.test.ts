@@ -52,6 +52,7 @@ describe("names on command lines", () => {
       execStart: [],
       mainPid: 1,
       pidVrf: "",
+      servesUs: false,
       dropIn: null,
     };
     expect(unitPlan({ dropIn: null, pidVrf: "mgmt" }, o, d).map((s) => ("run" in s ? s.run.text : ""))).toContain(

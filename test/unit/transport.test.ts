@@ -1,11 +1,11 @@
 // The SSH transport against a real OpenSSH sshd on 127.0.0.1.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fingerprint, parseKeyLine } from "../../providers/core/knownHosts";
-import { sh } from "../../providers/core/quote";
+import { type Raw, sh } from "../../providers/core/quote";
 import { closeAll, handshakeCount, poolKey, run } from "../../providers/core/transport";
 import { type Sshd, startSshd } from "./sshd";
 
@@ -14,6 +14,22 @@ function established(port: number): number {
   return execFileSync("ss", ["-Htn", "state", "established", `( dport = :${port} )`], { encoding: "utf8" })
     .split("\n")
     .filter(Boolean).length;
+}
+
+/** Live (not zombie) processes running exactly `args` (an orphan leaves sshd's tree: search them all). */
+function running(args: string): string[] {
+  return execFileSync("ps", ["-eo", "stat=,args="], { encoding: "utf8" })
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([stat, ...a]) => stat && !stat.startsWith("Z") && a.join(" ") === args)
+    .map((a) => a.join(" "));
+}
+
+/** A step that leaves a marker after a sleep of a unique length (so no other process matches it). */
+function slowStep(prefix: Raw = sh``) {
+  const marker = join(mkdtempSync(join(tmpdir(), "hosttune-deadline-")), "marker");
+  const t = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
+  return { script: sh`${prefix}sleep ${t}; touch ${marker}`, sleepers: () => running(`sleep ${t}`).length, marker };
 }
 
 async function eventually(fn: () => boolean, ms = 3000): Promise<boolean> {
@@ -114,6 +130,36 @@ describe("transport (real sshd)", { timeout: 30_000 }, () => {
     const wrong = { ...sshd.connection, ...(typeof change === "function" ? change() : change) };
     await expect(run(wrong, sh`echo ok`)).rejects.toThrow(error);
   });
+
+  // A command's deadline holds on the host: what outlives it, or the connection it ran on, is
+  // killed there (its whole process group), not merely abandoned by the client.
+  it(
+    "a step that outlives its timeout is killed on the host: no process and no marker left",
+    { timeout: 60_000 },
+    async () => {
+      const step = slowStep();
+      await expect(run(sshd.connection, step.script, { timeoutMs: 2000 })).rejects.toThrow(
+        /timed out after 2s; the remote command was killed/,
+      );
+      expect(await eventually(() => step.sleepers() === 0, 10_000)).toBe(true);
+      expect(existsSync(step.marker)).toBe(false);
+    },
+  );
+
+  // sshd hangs up a dropped session's processes; one that ignores SIGHUP must die all the same.
+  it(
+    "a connection that drops mid-command takes the command down with it, even one that ignores SIGHUP",
+    { timeout: 60_000 },
+    async () => {
+      const step = slowStep(sh`trap '' HUP; `);
+      const pending = run(sshd.connection, step.script, { timeoutMs: 60_000 }).catch(() => {});
+      expect(await eventually(() => step.sleepers() === 1, 10_000)).toBe(true);
+      closeAll();
+      await pending;
+      expect(await eventually(() => step.sleepers() === 0, 10_000)).toBe(true);
+      expect(existsSync(step.marker)).toBe(false);
+    },
+  );
 
   it("reads knownHostsFile ~/... from the home directory", async () => {
     const home = mkdtempSync(join(tmpdir(), "hosttune-home-"));

@@ -1,13 +1,17 @@
 // VrfBoundSystemdUnit: effective ExecStart over fragment and drop-ins, wrapping with every
 // prefix, the drop-in, and the planner; the probe fixture is `systemctl cat/show` of a lab VM.
-import { readFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseFacts } from "../../providers/core/facts";
+import { factScript, parseFacts } from "../../providers/core/facts";
+import { rollbackScript } from "../../providers/core/steps";
 import { effectiveExecStart, splitPrefixes, wrapExecStart } from "../../providers/vrfBoundSystemdUnit/execStart";
-import { drift, plan, renderDropIn, restore, want } from "../../providers/vrfBoundSystemdUnit/plan";
-import { observe } from "../../providers/vrfBoundSystemdUnit/probe";
+import { drift, plan, renderDropIn, restore, rollback, want } from "../../providers/vrfBoundSystemdUnit/plan";
+import { observe, probeFacts } from "../../providers/vrfBoundSystemdUnit/probe";
 import { vrfBoundSystemdUnitSchema } from "../../providers/vrfBoundSystemdUnit/schema";
+import { vrfBoundSystemdUnitSpec } from "../../providers/vrfBoundSystemdUnit/spec";
 
 const OURS = "/etc/systemd/system/web.service.d/50-hosttune-vrf.conf";
 const CAT = `# /lib/systemd/system/web.service
@@ -118,5 +122,74 @@ describe("VrfBoundSystemdUnit probe and planner", () => {
   it("a missing VRF is a clear error", () => {
     const f = { ...facts, vrf: { rc: 1, out: 'Device "e2evrf" does not exist.\n' } };
     expect(() => observe(f, d)).toThrow(/VRF e2evrf does not exist/);
+  });
+});
+
+/** A PATH with a `systemctl` that logs its arguments to DIR/systemctl.log and says MainPID=$MAINPID. */
+function fakeSystemctl(): { dir: string; env: NodeJS.ProcessEnv } {
+  const dir = mkdtempSync(join(tmpdir(), "hosttune-unit-"));
+  mkdirSync(join(dir, "bin"));
+  writeFileSync(
+    join(dir, "bin", "systemctl"),
+    `#!/bin/sh\necho "$*" >> ${dir}/systemctl.log\n[ "$1" = show ] && echo "$MAINPID"\ntrue\n`,
+    { mode: 0o755 },
+  );
+  return { dir, env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}` } };
+}
+
+describe("VrfBoundSystemdUnit restarting the unit that serves our SSH connection", () => {
+  const d = vrfBoundSystemdUnitSchema.parse({ unit: "hosttune-e2e-sleeper.service", vrf: "e2evrf" });
+  const o = observe(
+    parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", "vrfBoundSystemdUnit.txt"), "utf8")),
+    d,
+  );
+  const cc = vrfBoundSystemdUnitSpec.commitConfirmed!;
+
+  it("is commit-confirmed: when the unit serves us, or is sshd by name, and restarts now", () => {
+    expect(o.servesUs).toBe(false);
+    expect(cc.when!(d, o)).toBe(false);
+    expect(cc.when!(d, { ...o, servesUs: true })).toBe(true);
+    expect(cc.when!({ ...d, restart: "onNextStart" }, { ...o, servesUs: true })).toBe(false);
+    expect(cc.when!(d, { ...o, servesUs: true, activeState: "inactive" })).toBe(false);
+    expect(cc.when!({ ...d, unit: "ssh.service" }, o)).toBe(true);
+    expect(cc.timeoutSeconds(d)).toBe(90);
+  });
+
+  it("the probe finds the unit's main process among its shell's ancestors", async () => {
+    const { env } = fakeSystemctl();
+    const servesUs = (mainPid: number) =>
+      parseFacts(
+        execFileSync("sh", ["-c", factScript(probeFacts(d)).text], {
+          encoding: "utf8",
+          env: { ...env, MAINPID: String(mainPid) },
+        }),
+      ).servesUs.out.trim();
+    // This test process is the probe shell's parent; a sibling is no ancestor.
+    expect(servesUs(process.pid)).toBe("yes");
+    const sibling = spawn("sleep", ["30"]);
+    try {
+      expect(servesUs(sibling.pid!)).toBe("no");
+    } finally {
+      sibling.kill();
+    }
+    expect(servesUs(0)).toBe("no");
+  });
+
+  it("the host's rollback puts the drop-in back as it was, reloads and restarts the unit (real shell)", () => {
+    for (const before of [null, "[Service]\nExecStart=\nExecStart=/usr/bin/ip vrf exec old /bin/sleep infinity\n"]) {
+      const { dir, env } = fakeSystemctl();
+      const etc = join(dir, "etc");
+      const dropIn = join(etc, "hosttune-e2e-sleeper.service.d", "50-hosttune-vrf.conf");
+      mkdirSync(join(etc, "hosttune-e2e-sleeper.service.d"), { recursive: true });
+      writeFileSync(dropIn, renderDropIn(d, o));
+      const script = rollbackScript(rollback(d, { ...o, dropIn: before }), dir)
+        .text.replaceAll("/etc/systemd/system", etc)
+        .replaceAll("/run/hosttune", join(dir, "run"));
+      execFileSync("sh", ["-c", script], { env });
+      expect(existsSync(dropIn) ? readFileSync(dropIn, "utf8") : null).toBe(before);
+      expect(readFileSync(join(dir, "systemctl.log"), "utf8")).toBe(
+        "daemon-reload\nrestart -- hosttune-e2e-sleeper.service\n",
+      );
+    }
   });
 });

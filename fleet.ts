@@ -23,6 +23,9 @@ export const fleetSchema = z
     tuning: tuningSchema.default({}),
     /** A file holding the SSH private key (the lab's), read by the provider where pulumi runs. */
     privateKeyPath: z.string().optional(),
+    /** Environment variables holding the SSH password and the sudo password, read where pulumi runs. */
+    passwordEnv: z.string().optional(),
+    sudoPasswordEnv: z.string().optional(),
   })
   .strict()
   .superRefine((f, ctx) => {

@@ -12,9 +12,11 @@ function program() {
     hosts: cfg.requireObject("hosts"),
     tuning: cfg.getObject("tuning"),
     privateKeyPath: cfg.get("privateKeyPath"),
+    passwordEnv: cfg.get("passwordEnv"),
+    sudoPasswordEnv: cfg.get("sudoPasswordEnv"),
   });
   const privateKey = cfg.getSecret("privateKey");
-  const { privateKeyPath } = fleet;
+  const { privateKeyPath, passwordEnv, sudoPasswordEnv } = fleet;
   const password = cfg.getSecret("password");
   const sudoPassword = cfg.getSecret("sudoPassword");
 
@@ -29,6 +31,8 @@ function program() {
       knownHostsFile,
       privateKey,
       privateKeyPath,
+      passwordEnv,
+      sudoPasswordEnv,
       password,
       sudoPassword,
     };

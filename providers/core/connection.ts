@@ -5,6 +5,8 @@ import { homedir } from "node:os";
 import { z } from "zod";
 import { notOption } from "./names";
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+
 export const connectionSchema = z
   .object({
     host: z
@@ -34,10 +36,17 @@ export const connectionSchema = z
     knownHostsFile: z.string().optional(),
     /** Password for sudo when user is not root; without it sudo must not ask (NOPASSWD). */
     sudoPassword: z.string().optional(),
+    /**
+     * Names of environment variables (of the process running pulumi) holding the password,
+     * the private key's passphrase or the sudo password: read there, they never enter Pulumi.
+     */
+    passwordEnv: envName.optional(),
+    privateKeyPasswordEnv: envName.optional(),
+    sudoPasswordEnv: envName.optional(),
   })
   .strict()
-  .refine((c) => c.password || c.privateKey || c.privateKeyPath || c.agentSocketPath, {
-    message: "needs one of password, privateKey, privateKeyPath or agentSocketPath",
+  .refine((c) => c.password || c.passwordEnv || c.privateKey || c.privateKeyPath || c.agentSocketPath, {
+    message: "needs one of password, passwordEnv, privateKey, privateKeyPath or agentSocketPath",
   });
 
 export type Connection = z.infer<typeof connectionSchema>;

@@ -55,10 +55,29 @@ export function resolveCredential(field: string, value: string): string {
   }
 }
 
-/** The connection with every credential reference replaced by its value, and privateKeyPath read. */
+const FROM_ENV = {
+  passwordEnv: "password",
+  privateKeyPasswordEnv: "privateKeyPassword",
+  sudoPasswordEnv: "sudoPassword",
+} as const;
+
+/**
+ * The connection with every credential reference replaced by its value: handed-over values,
+ * the environment variables named by *Env fields, and privateKeyPath read.
+ */
 export function withCredentials(c: Connection): Connection {
   const out = { ...c };
   for (const f of CREDENTIAL_FIELDS) if (out[f] !== undefined) out[f] = resolveCredential(f, out[f]!);
+  for (const [ref, f] of Object.entries(FROM_ENV) as [
+    keyof typeof FROM_ENV,
+    (typeof FROM_ENV)[keyof typeof FROM_ENV],
+  ][]) {
+    const name = out[ref];
+    if (name === undefined || out[f] !== undefined) continue;
+    const value = process.env[name];
+    if (value === undefined) throw new Error(`connection.${ref}: ${name} is not set in the environment of pulumi`);
+    out[f] = value;
+  }
   if (out.privateKeyPath && out.privateKey === undefined) {
     const path = expandHome(out.privateKeyPath);
     try {

@@ -20,6 +20,10 @@ export type ConnectionArgs = command.types.input.remote.ConnectionArgs & {
   sudoPassword?: pulumi.Input<string>;
   /** A private key file on the machine running pulumi, read there: the key never enters Pulumi. */
   privateKeyPath?: pulumi.Input<string>;
+  /** Environment variables of the process running pulumi that hold these secrets (read there). */
+  passwordEnv?: pulumi.Input<string>;
+  privateKeyPasswordEnv?: pulumi.Input<string>;
+  sudoPasswordEnv?: pulumi.Input<string>;
 };
 
 /** Each field of a schema's input type as a Pulumi input. */

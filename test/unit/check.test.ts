@@ -39,7 +39,7 @@ describe("check", () => {
   it("rejects a connection without credentials or with a bad host", async () => {
     expect((await check({ qdisc: "fq" }, { host: "h" })).failures?.[0]).toMatchObject({
       property: "connection",
-      reason: expect.stringMatching(/password, privateKey, privateKeyPath or agentSocketPath/),
+      reason: expect.stringMatching(/password, passwordEnv, privateKey, privateKeyPath or agentSocketPath/),
     });
     expect((await check({ qdisc: "fq" }, { ...connection, host: "a b" })).failures?.[0]?.property).toBe(
       "connection.host",

@@ -3,7 +3,9 @@
 // host address) or renamed (another file), and a sudo password set after the fact. In each,
 // nothing the host had before hosttune first touched it is lost.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CliStack, fleetConfig, LAB_DIR, labStack, labVms, onVm } from "./lab";
 
@@ -116,6 +118,46 @@ describe("faults", () => {
     expect([file(vm1), file(vm1, renamed)]).toEqual(["ABSENT", expect.stringContaining("noqueue")]);
     await s.destroy();
     expect([file(vm1), file(vm1, renamed), runtime(vm1)]).toEqual(["ABSENT", "ABSENT", original.runtime]);
+  });
+
+  it("a rotated host key, re-pinned in config: preview and up succeed, and the old pin is gone from state", async () => {
+    const tuning = { defaultQdisc: { qdisc: "noqueue" } };
+    const s = await stack("e2e-fault-hostkey", fleetConfig(tuning, [vm2]));
+    const before = runtime(vm2);
+    await s.up();
+    // A new host key; the old one is kept to put back, so the other files' ssh keeps working.
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-hostkey-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "rotated", "-f", join(dir, "key")]);
+    const newKey = readFileSync(join(dir, "key.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+    const b64 = (f: string) => readFileSync(join(dir, f)).toString("base64");
+    onVm(
+      vm2,
+      "cp -a /etc/ssh/ssh_host_ed25519_key /root/hk.bak && cp -a /etc/ssh/ssh_host_ed25519_key.pub /root/hk.pub.bak && " +
+        `echo ${b64("key")} | base64 -d > /etc/ssh/ssh_host_ed25519_key && echo ${b64("key.pub")} | base64 -d > /etc/ssh/ssh_host_ed25519_key.pub && ` +
+        "systemctl restart ssh",
+    );
+    const rotated = join(dir, "known_hosts");
+    writeFileSync(rotated, `[127.0.0.1]:${vm2.port} ${newKey}\n`);
+    try {
+      // The old pin is refused, as it must be: a plain preview reports it (drift, not a crash).
+      expect((await s.preview()).changeSummary.update).toBe(1);
+      await s.setAllConfig(fleetConfig(tuning, [vm2], { hostKey: newKey }));
+      await s.preview();
+      await s.up();
+      await s.preview({ expectNoChanges: true });
+      const state = (await s.run(["stack", "export", "--show-secrets"])).stdout;
+      expect(state).toContain(newKey.split(" ")[1]);
+      expect(state).not.toContain(vm2.hostKey.split(" ")[1]);
+      await s.destroy();
+    } finally {
+      onVm(
+        vm2,
+        "mv /root/hk.bak /etc/ssh/ssh_host_ed25519_key && mv /root/hk.pub.bak /etc/ssh/ssh_host_ed25519_key.pub && systemctl restart ssh",
+        rotated,
+      );
+    }
+    // The lab's pin answers again, and destroy put the value back.
+    expect(runtime(vm2)).toBe(before);
   });
 
   it("a sudo password set after a failed up takes effect; no credential reaches the engine's logs or the state", async () => {

@@ -28,8 +28,11 @@ export function labVms(): LabVm[] {
   });
 }
 
-/** Runs a shell command on a VM as root with the system's ssh; returns stdout. */
-export function onVm(vm: LabVm, command: string): string {
+/**
+ * Runs a shell command on a VM as root with the system's ssh; returns stdout. `knownHosts`: a
+ * file with the key to expect (the lab's by default), for a test that rotates a VM's key.
+ */
+export function onVm(vm: LabVm, command: string, knownHosts = join(LAB_DIR, "known_hosts")): string {
   return execFileSync(
     "ssh",
     [
@@ -38,7 +41,7 @@ export function onVm(vm: LabVm, command: string): string {
       "-o",
       "StrictHostKeyChecking=yes",
       "-o",
-      `UserKnownHostsFile=${join(LAB_DIR, "known_hosts")}`,
+      `UserKnownHostsFile=${knownHosts}`,
       "-o",
       "LogLevel=ERROR",
       "-o",

@@ -15,6 +15,9 @@ const FILE = "/etc/sysctl.d/90-hosttune-default-qdisc.conf";
 const SLOW_SYSCTL = (seconds: number) =>
   `printf '#!/bin/sh\\ncase "$*" in *-w*) sleep ${seconds} ;; esac\\nexec /usr/sbin/sysctl "$@"\\n' > /usr/local/sbin/sysctl && chmod +x /usr/local/sbin/sysctl`;
 const FAST_SYSCTL = "rm -f /usr/local/sbin/sysctl";
+// A sysctl that holds until released: the window stays open however slow the machine is.
+const RELEASE = "/run/hosttune-e2e-release";
+const HELD_SYSCTL = `rm -f ${RELEASE}; printf '#!/bin/sh\\ncase "$*" in *-w*) while [ ! -e ${RELEASE} ]; do sleep 0.2; done ;; esac\\nexec /usr/sbin/sysctl "$@"\\n' > /usr/local/sbin/sysctl && chmod +x /usr/local/sbin/sysctl`;
 
 type Vm = typeof vm1;
 const runtime = (vm: Vm) => onVm(vm, "sysctl -n net.core.default_qdisc").trim();
@@ -50,13 +53,16 @@ afterAll(async () => {
 describe("faults", () => {
   it("an SSH cut in the middle of a change: unknown outcome; the next up converges; destroy restores the very first original", async () => {
     const s = await stack("e2e-fault-cut", fleetConfig({ defaultQdisc: { qdisc: "noqueue" } }, [vm1]));
-    onVm(vm1, SLOW_SYSCTL(20.5));
+    onVm(vm1, HELD_SYSCTL);
     const up = s.up().then(
       () => "succeeded",
       (e: Error) => e.message,
     );
     // The file step has run and the slow sysctl step is under way: cut every SSH session.
-    await until("the slow step", () => onVm(vm1, "pgrep -f '^sleep 20[.]5$' || true").trim() !== "");
+    await until(
+      "the held step",
+      () => onVm(vm1, "pgrep -f '^/bin/sh /usr/local/sbin/sysctl .*-w' || true").trim() !== "",
+    );
     expect(file(vm1)).toContain("noqueue");
     try {
       onVm(vm1, "pkill -KILL -f 'sshd: root@notty'");
@@ -64,7 +70,7 @@ describe("faults", () => {
       // Our own session is among those cut.
     }
     expect(await up).toMatch(/connection was lost during the change .*outcome is unknown/);
-    onVm(vm1, FAST_SYSCTL);
+    onVm(vm1, `touch ${RELEASE}; ${FAST_SYSCTL}`);
     await s.up();
     expect([runtime(vm1), file(vm1)]).toEqual(["noqueue", expect.stringContaining("noqueue")]);
     await s.preview({ expectNoChanges: true });

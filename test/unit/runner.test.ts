@@ -15,7 +15,7 @@ import { defineSpec } from "../../providers/core/spec";
 import { closeAll } from "../../providers/core/transport";
 import { type Sshd, startSshd } from "./sshd";
 
-const schema = z.object({ path: z.string(), content: z.string(), slowSeconds: z.number().default(0) });
+const schema = z.object({ path: z.string(), content: z.string(), holdUntil: z.string().optional() });
 type D = z.infer<typeof schema>;
 type O = { content: string | null };
 const toy = defineSpec<D, O, O, z.input<typeof schema>>(
@@ -29,10 +29,12 @@ const toy = defineSpec<D, O, O, z.input<typeof schema>>(
   {
     want: (d) => ({ content: d.content }),
     restore: (_d, recorded) => recorded,
-    // The write first, then a slow step: a cut during it leaves the change half-made.
+    // The write first, then a step that waits for a file: a cut during it leaves the change
+    // half-made, however slow the machine.
     plan: (t, o, d) => {
       const steps = fileSteps(d.path, t.content, o.content);
-      return steps.length && d.slowSeconds ? [...steps, { describe: "slow", run: sh`sleep ${d.slowSeconds}` }] : steps;
+      const hold = { describe: "hold", run: sh`while [ ! -e ${d.holdUntil ?? ""} ]; do sleep 0.1; done` };
+      return steps.length && d.holdUntil ? [...steps, hold] : steps;
     },
     drift: (t, o) => (t.content === o.content ? [] : [{ field: "content", asked: t.content, got: o.content }]),
   },
@@ -52,12 +54,12 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     const p = new SpecProvider(toy);
     const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
     const connection = sshd.connection;
-    const first = p.create({ connection, desired: { path, content: "ours\n", slowSeconds: 8 } });
+    const first = p.create({ connection, desired: { path, content: "ours\n", holdUntil: `${path}.never` } });
     const failed = first.then(
       () => "succeeded",
       (e: Error) => e.message,
     );
-    for (let i = 0; i < 200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 1200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
     expect(readFileSync(path, "utf8")).toBe("ours\n");
     sshd.cut();
     expect(await failed).toMatch(/connection was lost during the change .*outcome is unknown/);

@@ -13,8 +13,8 @@ import { drift, plan, renderFiles, restore, want } from "../../providers/managem
 import { observe } from "../../providers/managementVrf/probe";
 import { managementVrfSchema } from "../../providers/managementVrf/schema";
 
-const facts = () =>
-  parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", "managementVrf-before.txt"), "utf8"));
+const fixture = (name: string) => parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", name), "utf8"));
+const facts = () => fixture("managementVrf-before.txt");
 const d = managementVrfSchema.parse({ interfaces: ["enp0s2"] });
 
 describe("ManagementVrf probe", () => {
@@ -38,6 +38,23 @@ describe("ManagementVrf probe", () => {
       // (captured before the resolver facts existed: read as "not installed")
       resolver: { resolved: "absent", resolvConf: { content: null }, upstream: [] },
     });
+  });
+
+  it("parses a fresh Debian 13 VM (no VRF yet, so no l3mdev rule; resolved active), and plans the l3mdev rule first", () => {
+    const dt = managementVrfSchema.parse({ interfaces: ["enp0s2"], resolver: "disableResolved" });
+    const o = observe(fixture("managementVrf-before-trixie.txt"), dt);
+    expect(o).toMatchObject({
+      link: null,
+      localRule: { v4: [0], v6: [0] },
+      l3mdevRule: { v4: [], v6: [] },
+      resolver: { resolved: "active", resolvConf: { link: "../run/systemd/resolve/stub-resolv.conf" }, upstream: [] },
+    });
+    const t = want({ ...dt, nameservers: ["10.0.2.3"] }, o);
+    expect(drift(t, o).map((x) => x.field)).toContain("IPv6 rules");
+    const steps = plan(t, o, dt).map((s) => s.describe);
+    expect(steps.indexOf("ensure the l3mdev rule (pref 1000)")).toBeLessThan(
+      steps.indexOf("lookup local at pref 32765 (networkd, VRF mgmt)"),
+    );
   });
 
   it("a kernel without VRF support is a clear error", () => {

@@ -1,24 +1,45 @@
 #!/usr/bin/env bash
-# Builds the lab's Debian bookworm VM image with debootstrap from this machine's configured
-# Debian mirror, plus netdevsim built from Debian's kernel source for the image's exact kernel.
-# Cached under ~/.cache/hosttune/lab/image-<key>/, keyed by this recipe, the guest files and
-# the kernel version; rebuilt only when missing. Prints the image dir.
+# Builds a lab VM image of a Debian release (bookworm = 12, trixie = 13; argument or
+# HOSTTUNE_LAB_RELEASE, default bookworm) with debootstrap from this machine's configured Debian
+# mirror, plus netdevsim built from Debian's kernel source for the image's exact kernel.
+# Cached under ~/.cache/hosttune/lab/image-<key>/, keyed by this recipe, the guest files, the
+# release and its kernel version; rebuilt only when missing. Prints the image dir.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${HOSTTUNE_CACHE:-$HOME/.cache/hosttune}
+release=${1:-${HOSTTUNE_LAB_RELEASE:-bookworm}}
+case "$release" in bookworm | trixie) ;; *) echo "lab image: unsupported release '$release' (bookworm or trixie)" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "lab image: debootstrap needs root" >&2; exit 1; }
-for t in debootstrap qemu-img mkfs.ext4; do command -v "$t" >/dev/null || { echo "lab image: $t missing (run lab/install-host.sh)" >&2; exit 1; }; done
+for t in debootstrap qemu-img mkfs.ext4 apt-get; do command -v "$t" >/dev/null || { echo "lab image: $t missing (run lab/install-host.sh)" >&2; exit 1; }; done
 
-mirror=$("$here/mirror.sh" | awk '$1=="bookworm"{print $2; exit}')
-security=$("$here/mirror.sh" | awk '$1=="bookworm-security"{print $2; exit}')
-[ -n "$mirror" ] || { echo "lab image: no Debian bookworm source in this machine's apt configuration" >&2; exit 1; }
-# The kernel the image gets: the newest linux-image-amd64 this machine's apt knows, pinned by
-# ABI name and version so the netdevsim module matches it exactly.
-kabi=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-kver=$(apt-cache policy "$kabi" | awk '/Candidate:/{print $2}')
-[ -n "$kabi" ] && [ -n "$kver" ] || { echo "lab image: cannot resolve linux-image-amd64 (run apt-get update)" >&2; exit 1; }
+# The same Debian mirror for every release: the one this machine's apt uses for its own suites.
+mirror=$("$here/mirror.sh" | awk '$1 == "bookworm" || $1 == "trixie" {print $2; exit}')
+security=$("$here/mirror.sh" | awk '$1 == "bookworm-security" || $1 == "trixie-security" {print $2; exit}')
+[ -n "$mirror" ] || { echo "lab image: no Debian source in this machine's apt configuration" >&2; exit 1; }
+sources() {
+  echo "deb $mirror $release main"; echo "deb $mirror $release-updates main"
+  [ -z "$security" ] || echo "deb $security $release-security main"
+}
+# The kernel the image gets: the release's newest linux-image-amd64, pinned by ABI name and
+# version so the netdevsim module matches it exactly. A private apt state per release, since
+# this machine's own apt may track another release.
+apt_dir="$cache/lab/apt-$release"
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
+sources > "$apt_dir/sources.list"
+lab_apt() {
+  local tool=$1; shift
+  "$tool" -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent \
+    -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir" -o Dir::State::status=/dev/null \
+    -o APT::Architecture=amd64 -o APT::Architectures=amd64 "$@"
+}
+# Offline with lists from an earlier run: keep them (the cached image stays usable).
+lab_apt apt-get update -qq -o APT::Update::Error-Mode=any >"$apt_dir/update.log" 2>&1 ||
+  { ls "$apt_dir"/lists/*_Packages* >/dev/null 2>&1 || { cat "$apt_dir/update.log" >&2; exit 1; }; }
+kabi=$(lab_apt apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+kver=$(lab_apt apt-cache policy "$kabi" 2>/dev/null | awk '/Candidate:/{print $2}')
+[ -n "$kabi" ] && [ -n "$kver" ] || { echo "lab image: cannot resolve $release's linux-image-amd64" >&2; exit 1; }
 kuname=${kabi#linux-image-}
-key=$( (cat "$0" "$here"/guest/*; echo "$kabi $kver") | sha256sum | cut -c1-16)
+key=$( (cat "$0" "$here"/guest/*; echo "$release $kabi $kver") | sha256sum | cut -c1-16)
 out="$cache/lab/image-$key"
 if [ -f "$out/base.qcow2" ]; then echo "$out"; exit 0; fi
 
@@ -30,12 +51,11 @@ cleanup() {
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
-echo "lab image: debootstrap bookworm ($kabi $kver) into $root" >&2
+echo "lab image: debootstrap $release ($kabi $kver) into $root" >&2
 debootstrap --variant=minbase \
   --include=systemd-sysv,udev,openssh-server,iproute2,ethtool,kmod,procps,sudo,dbus,systemd-resolved,iputils-ping,tcpdump,less \
-  bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
-{ echo "deb $mirror bookworm main"; echo "deb $mirror bookworm-updates main"
-  [ -n "$security" ] && echo "deb $security bookworm-security main"; } > "$root/etc/apt/sources.list"
+  "$release" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+sources > "$root/etc/apt/sources.list"
 mount --bind /dev "$root/dev"; mount --bind /dev/pts "$root/dev/pts"; mount -t proc proc "$root/proc"; mount -t sysfs sys "$root/sys"
 in_root() { chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
 # initramfs: MODULES=dep fails in a chroot; an explicit list keeps it small and bootable.
@@ -89,6 +109,7 @@ truncate -s 3G "$work/root.raw"
 mkfs.ext4 -q -L root -d "$root" "$work/root.raw"
 qemu-img convert -c -O qcow2 "$work/root.raw" "$work/out/base.qcow2"
 echo "$kabi $kver" > "$work/out/kernel"
+echo "$release" > "$work/out/release"
 rm -rf "$out"; mv "$work/out" "$out"
 echo "lab image: ready at $out" >&2
 echo "$out"

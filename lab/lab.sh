@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The lab fleet: Debian VMs under QEMU, reachable only on 127.0.0.1.
-#   lab/lab.sh up [N]   boot N VMs (default 2) from the cached image, wait for SSH, and write
+#   lab/lab.sh up [N]   boot N VMs (default 2) from the cached images, wait for SSH, and write
 #                       stacks/Pulumi.lab.yaml describing them
 #   lab/lab.sh down     stop the VMs this lab started (by their pid files)
 #   lab/lab.sh status   list the VMs and whether SSH answers
 # Env: HOSTTUNE_LAB_DIR (default <repo>/.lab), HOSTTUNE_LAB_PORT (first SSH port, default 10022),
-#      HOSTTUNE_LAB_IMAGE (an image dir to boot instead of the one lab/image.sh builds),
+#      HOSTTUNE_LAB_RELEASES (Debian release per VM, in order: "bookworm trixie" makes vm1
+#      bookworm and vm2 trixie, the last one repeating for further VMs; default bookworm),
+#      HOSTTUNE_LAB_IMAGE (an image dir to boot for every VM instead of those lab/image.sh builds),
 #      HOSTTUNE_LAB_STACK (the stack whose config `up` writes, default lab; empty: none), with
 #      the tuning from lab/tuning-<stack>.yaml (else lab/tuning-lab.yaml).
 set -euo pipefail
@@ -34,6 +36,7 @@ boot() { # $1 = index, $2 = image dir
   # Each VM gets its own host key (pinned below), so host-key checking means something.
   [ -f "$d/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C "vm$i" -f "$d/host_key"
   echo "$port" > "$d/port"
+  cat "$img/release" > "$d/release" 2>/dev/null || echo unknown > "$d/release"
   printf 'vm%s' "$i" > "$d/hostname"
   qemu-system-x86_64 -name "hosttune-lab-vm$i" -machine q35 -accel tcg,tb-size=256 -cpu max -m 1024 -smp 1 \
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append 'root=/dev/vda rw console=ttyS0 quiet' \
@@ -89,11 +92,17 @@ cmd=${1:-status}
 case "$cmd" in
   up)
     n=${2:-2}
-    img=${HOSTTUNE_LAB_IMAGE:-$("$here/image.sh")}
+    read -r -a releases <<<"${HOSTTUNE_LAB_RELEASES:-bookworm}"
+    [ "${#releases[@]}" -gt 0 ] || releases=(bookworm)
+    declare -A images=()
+    for r in "${releases[@]}"; do images[$r]=${HOSTTUNE_LAB_IMAGE:-$("$here/image.sh" "$r")}; done
     mkdir -p "$lab"
     [ -f "$lab/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C hosttune-lab -f "$lab/id_ed25519"
     t0=$SECONDS
-    for i in $(seq 1 "$n"); do boot "$i" "$img"; done
+    for i in $(seq 1 "$n"); do
+      r=${releases[$((i <= ${#releases[@]} ? i - 1 : ${#releases[@]} - 1))]}
+      boot "$i" "${images[$r]}"
+    done
     : > "$lab/known_hosts"
     for i in $(seq 1 "$n"); do echo "[127.0.0.1]:$((port0 + i - 1)) $(cut -d' ' -f1-2 "$lab/vm$i/host_key.pub")" >> "$lab/known_hosts"; done
     for i in $(seq 1 "$n"); do wait_ssh "$lab/vm$i"; done
@@ -111,7 +120,7 @@ case "$cmd" in
     for d in "$lab"/vm*; do
       [ -d "$d" ] || continue
       s=stopped; alive "$d" && { s=running; ssh_ok "$d" && s="running, ssh ok"; }
-      echo "$(basename "$d") 127.0.0.1:$(cat "$d/port") $s"
+      echo "$(basename "$d") 127.0.0.1:$(cat "$d/port") $(cat "$d/release" 2>/dev/null || echo unknown) $s"
     done
     ;;
   ssh)

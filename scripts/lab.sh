@@ -5,7 +5,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 bash scripts/install-host.sh
-bash lab/lab.sh up "${HOSTTUNE_LAB_VMS:-2}"
+# vm1 Debian 12, vm2 Debian 13: the supported releases side by side.
+HOSTTUNE_LAB_RELEASES=${HOSTTUNE_LAB_RELEASES:-bookworm trixie} bash lab/lab.sh up "${HOSTTUNE_LAB_VMS:-2}"
 # bin/pulumi is the Pulumi CLI with this project's defaults (see the README).
 bin/pulumi stack select --create lab --non-interactive
 bin/pulumi up --yes --stack lab --non-interactive

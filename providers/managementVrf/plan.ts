@@ -1,7 +1,8 @@
 // Pure planning for ManagementVrf. systemd-networkd does the work at runtime and at boot from
 // the same files: a .netdev (Kind=vrf), a .network for the VRF device (loopback addresses),
 // and a drop-in VRF= for each enslaved interface's own .network (its routes, default routes
-// included, then live in the VRF's table). A oneshot unit puts the local rule after l3mdev.
+// included, then live in the VRF's table). The VRF's .network also declares the `lookup local`
+// rule after l3mdev, so networkd owns it; a oneshot unit then deletes the kernel's pref-0 one.
 // Given no observation, plan() returns the full idempotent sequence: that is the rollback the
 // host runs by itself when a fresh SSH connection does not confirm the change.
 import { fileSteps } from "../core/files";
@@ -16,8 +17,11 @@ export interface ManagementVrfTarget {
   sysctl: { tcp: string; udp: string };
   /** The VRF link with its table and slaves, or none. */
   link: { table: number; interfaces: string[] } | null;
-  /** Where `lookup local` sits: after l3mdev (32765) or first (0). */
-  localRule: 0 | 32765;
+  /**
+   * Where `lookup local` sits: after l3mdev (32765) or first (0); byNetworkd: the VRF's
+   * .network declares the 32765 rule, so networkd adds it (else we add it ourselves).
+   */
+  localRule: { pref: 0 | 32765; byNetworkd: boolean };
   rulesUnitEnabled: boolean;
   /** systemd-resolved and /etc/resolv.conf; null: left alone. */
   resolver: Omit<ResolverState, "upstream"> | null;
@@ -97,7 +101,13 @@ export function renderFiles(
     [p.network]: `${HEADER}\n[Match]\nName=${d.name}\n\n[Network]\n${d.loopbackAddresses.map((a) => `Address=${a}\n`).join("")}`,
     [p.sysctl]: `${HEADER}\nnet.ipv4.tcp_l3mdev_accept = ${d.l3mdevAccept.tcp ? 1 : 0}\nnet.ipv4.udp_l3mdev_accept = ${d.l3mdevAccept.udp ? 1 : 0}\n`,
   };
-  if (d.reorderLocalRule)
+  if (d.reorderLocalRule) {
+    // networkd (ManageForeignRoutingPolicyRules=yes, the default) deletes rules it does not own
+    // whenever it configures a link: a rule added by hand or by a unit is gone after a reboot or
+    // a reconfigure. Declared here, networkd adds it and keeps it across reconfigures.
+    files[p.network] += "\n[RoutingPolicyRule]\nFamily=both\nPriority=32765\nTable=local\n";
+    // The kernel's own pref-0 rule networkd leaves alone; the unit deletes it once networkd has
+    // configured the VRF (its rule in place), and never while no local rule follows l3mdev.
     files[p.rulesUnit] = `${HEADER}
 [Unit]
 Description=hosttune: look up the local table after the l3mdev rule (VRF ${d.name})
@@ -105,10 +115,12 @@ After=systemd-networkd.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-${["-4", "-6"].map((f) => `ExecStart=/bin/sh -c 'ip ${f} rule show pref 32765 | grep -q . || ip ${f} rule add pref 32765 table local; ip ${f} rule del pref 0 table local 2>/dev/null; true'`).join("\n")}
+ExecStartPre=-/lib/systemd/systemd-networkd-wait-online --interface=${d.name}:carrier --timeout=120
+${["-4", "-6"].map((f) => `ExecStart=/bin/sh -c 'if ip ${f} rule show pref 32765 table local | grep -q .; then ip ${f} rule del pref 0 table local 2>/dev/null; fi; true'`).join("\n")}
 [Install]
 WantedBy=multi-user.target
 `;
+  }
   for (const f of Object.values(networkFiles)) if (f) files[p.dropIn(f)] = `${HEADER}\n[Network]\nVRF=${d.name}\n`;
   return files;
 }
@@ -119,7 +131,10 @@ export function want(d: ManagementVrfDesired, o: ManagementVrfObserved): Managem
     files: Object.fromEntries(Object.keys(o.files).map((p) => [p, rendered[p] ?? null])),
     sysctl: { tcp: d.l3mdevAccept.tcp ? "1" : "0", udp: d.l3mdevAccept.udp ? "1" : "0" },
     link: { table: d.table, interfaces: [...d.interfaces].sort() },
-    localRule: d.reorderLocalRule ? 32765 : o.localRule.v4.includes(0) ? 0 : 32765,
+    localRule: {
+      pref: d.reorderLocalRule ? 32765 : o.localRule.v4.includes(0) ? 0 : 32765,
+      byNetworkd: d.reorderLocalRule,
+    },
     rulesUnitEnabled: d.reorderLocalRule,
     resolver: resolverWant(d, o),
   };
@@ -130,7 +145,7 @@ export function restore(d: ManagementVrfDesired, recorded: ManagementVrfObserved
     files: recorded.files,
     sysctl: recorded.sysctl,
     link: recorded.link ? { table: recorded.link.table ?? 0, interfaces: recorded.slaves } : null,
-    localRule: recorded.localRule.v4.includes(0) ? 0 : 32765,
+    localRule: { pref: recorded.localRule.v4.includes(0) ? 0 : 32765, byNetworkd: false },
     rulesUnitEnabled: recorded.rulesUnitEnabled,
     resolver:
       d.resolver === "keep" ? null : { resolved: recorded.resolver.resolved, resolvConf: recorded.resolver.resolvConf },
@@ -166,7 +181,7 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
   if (t.link) {
     // The kernel adds the l3mdev rule with a netns's first VRF only, never again: if it was
     // deleted, VRF lookups (and SSH through the VRF) fail. We never remove it; we put it back.
-    if (!o || !o.l3mdevRule)
+    if (!o || !o.l3mdevRule.v4.length || !o.l3mdevRule.v6.length)
       steps.push({
         describe: "ensure the l3mdev rule (pref 1000)",
         run: sh`modprobe vrf && for f in -4 -6; do ip $f rule show pref 1000 | grep -q l3mdev || ip $f rule add pref 1000 l3mdev protocol kernel; done`,
@@ -184,18 +199,55 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
       run: sh`networkctl reload; ip link del dev ${d.name} 2>/dev/null || true; sleep 1; networkctl reconfigure -- ${ifaces}`,
     });
   }
-  const hasOrder = (prefs: number[]) =>
-    t.localRule === 32765 ? prefs.includes(32765) && !prefs.includes(0) : prefs.includes(0);
-  if (!o || !hasOrder(o.localRule.v4) || !hasOrder(o.localRule.v6)) {
-    const [add, del] = t.localRule === 32765 ? [32765, 0] : [0, 32765];
-    steps.push({
-      describe: `lookup local at pref ${add}`,
-      run: sh`for f in -4 -6; do ip $f rule show pref ${add} | grep -q . || ip $f rule add pref ${add} table local; ip $f rule del pref ${del} table local 2>/dev/null || true; done`,
-    });
-  }
+  if (!o || !inOrder(t.localRule.pref, o, "v4") || !inOrder(t.localRule.pref, o, "v6"))
+    steps.push(localRuleStep(t.localRule, d.name));
   if (t.resolver) steps.push(...resolverSteps(t.resolver, o));
   return steps;
 }
+
+/** The local rule where the target puts it: after every l3mdev rule and none before (32765), or first (0). */
+function inOrder(pref: 0 | 32765, o: ManagementVrfObserved, family: "v4" | "v6"): boolean {
+  const local = o.localRule[family];
+  if (pref === 0) return local.includes(0);
+  const l3mdev = o.l3mdevRule[family];
+  return local.length > 0 && local.every((p) => p > Math.max(0, ...l3mdev));
+}
+
+function localRuleStep(t: ManagementVrfTarget["localRule"], vrf: string): Step {
+  if (t.pref === 0)
+    return {
+      describe: "lookup local at pref 0",
+      run: sh`for f in -4 -6; do ip $f rule show pref 0 table local | grep -q . || ip $f rule add pref 0 table local; while ip $f rule del pref 32765 table local 2>/dev/null; do :; done; done`,
+    };
+  if (!t.byNetworkd)
+    return {
+      describe: "lookup local at pref 32765",
+      run: sh`for f in -4 -6; do ip $f rule show pref 32765 table local | grep -q . || ip $f rule add pref 32765 table local; ip $f rule del pref 0 table local 2>/dev/null || true; done`,
+    };
+  // networkd adds the rule it owns when it configures the VRF (a VRF just created is being
+  // configured already, so a failed reconfigure is no error); the pref-0 rule goes only once
+  // that one is in place, so loopback always has a local lookup.
+  return {
+    describe: `lookup local at pref 32765 (networkd, VRF ${vrf})`,
+    run: sh`missing() { ! ip -4 rule show pref 32765 table local | grep -q . || ! ip -6 rule show pref 32765 table local | grep -q .; }
+if missing; then networkctl reconfigure -- ${vrf} || true; fi
+n=0
+while missing; do
+  n=$((n + 1))
+  if [ $n -gt 60 ]; then echo "systemd-networkd did not add the lookup local rule (pref 32765) that VRF "${vrf}"'s .network declares" >&2; exit 1; fi
+  sleep 0.5
+done
+for f in -4 -6; do ip $f rule del pref 0 table local 2>/dev/null || true; done`,
+  };
+}
+
+const ruleSet = (o: ManagementVrfObserved, family: "v4" | "v6") =>
+  [
+    ...o.localRule[family].map((p) => ({ p, r: `${p}: lookup local` })),
+    ...o.l3mdevRule[family].map((p) => ({ p, r: `${p}: l3mdev` })),
+  ]
+    .sort((a, b) => a.p - b.p)
+    .map((x) => x.r);
 
 export function drift(t: ManagementVrfTarget, o: ManagementVrfObserved): Drift[] {
   const out: Drift[] = [];
@@ -208,10 +260,15 @@ export function drift(t: ManagementVrfTarget, o: ManagementVrfObserved): Drift[]
     out.push({ field: "VRF link", asked: t.link ? `vrf table ${t.link.table}` : "absent", got: link(o.link) });
   if (t.link && t.link.interfaces.some((i) => !o.slaves.includes(i)))
     out.push({ field: "enslaved interfaces", asked: t.link.interfaces, got: o.slaves });
-  if (t.link && !o.l3mdevRule) out.push({ field: "l3mdev rule", asked: "present", got: "absent" });
-  const first = t.localRule === 0;
-  if (first !== o.localRule.v4.includes(0))
-    out.push({ field: "IPv4 lookup local priority", asked: t.localRule, got: o.localRule.v4 });
+  for (const family of ["v4", "v6"] as const) {
+    const name = family === "v4" ? "IPv4 rules" : "IPv6 rules";
+    const asked = [
+      ...(t.link ? ["l3mdev"] : []),
+      t.localRule.pref === 0 ? "lookup local at 0" : "lookup local after l3mdev (32765), none before",
+    ].join(", ");
+    if ((t.link && !o.l3mdevRule[family].length) || !inOrder(t.localRule.pref, o, family))
+      out.push({ field: name, asked, got: ruleSet(o, family) });
+  }
   if (t.rulesUnitEnabled !== o.rulesUnitEnabled)
     out.push({ field: "rules unit enabled", asked: t.rulesUnitEnabled, got: o.rulesUnitEnabled });
   if (t.resolver) {

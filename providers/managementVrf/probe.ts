@@ -14,8 +14,8 @@ export interface ManagementVrfObserved {
   sysctl: { tcp: string; udp: string };
   /** Priorities of the `lookup local` rules, IPv4 and IPv6. */
   localRule: { v4: number[]; v6: number[] };
-  /** The l3mdev rule: the kernel adds it with a netns's first VRF only. */
-  l3mdevRule: boolean;
+  /** Priorities of the l3mdev rules: the kernel adds them with a netns's first VRF only. */
+  l3mdevRule: { v4: number[]; v6: number[] };
   rulesUnitEnabled: boolean;
   /** Default routes in the VRF's table. */
   vrfDefaults: number;
@@ -86,10 +86,13 @@ function parseFiles(out: string): Record<string, string | null> {
   return files;
 }
 
-const localPrefs = (json: string) =>
-  (JSON.parse(json || "[]") as { priority: number; table?: string }[])
-    .filter((r) => r.table === "local")
-    .map((r) => r.priority);
+type Rule = { priority: number; table?: string; l3mdev?: null };
+const prefs = (json: string, is: (r: Rule) => boolean) =>
+  (JSON.parse(json || "[]") as Rule[]).filter(is).map((r) => r.priority);
+const rulePrefs = (facts: Facts, is: (r: Rule) => boolean) => ({
+  v4: prefs(fact(facts, "rules4").out, is),
+  v6: prefs(fact(facts, "rules6").out, is),
+});
 
 export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObserved {
   const link = fact(facts, "link");
@@ -122,8 +125,8 @@ export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObs
     networkFiles,
     files,
     sysctl: { tcp, udp },
-    localRule: { v4: localPrefs(fact(facts, "rules4").out), v6: localPrefs(fact(facts, "rules6").out) },
-    l3mdevRule: /"l3mdev"/.test(fact(facts, "rules4").out),
+    localRule: rulePrefs(facts, (r) => r.table === "local"),
+    l3mdevRule: rulePrefs(facts, (r) => "l3mdev" in r),
     rulesUnitEnabled: fact(facts, "rulesUnit").out.trim() === "enabled",
     vrfDefaults: (routes.match(/"dst":"default"/g) ?? []).length,
     resolver: parseResolver(facts),

@@ -1,15 +1,23 @@
-// Boots the e2e lab once for every e2e file: fresh VMs (new overlays on the cached image)
-// unless HOSTTUNE_TEST_REUSE_LAB=1, a fresh state backend, and the compiled project that the
-// providers' shim loads. Stops the VMs at the end unless HOSTTUNE_TEST_KEEP_LAB=1.
+// Boots the e2e lab once for every e2e file: fresh VMs (new overlays on the cached images; by
+// default vm1 Debian 12 and vm2 Debian 13, so every file proves both releases; set
+// HOSTTUNE_TEST_RELEASES to choose) unless HOSTTUNE_TEST_REUSE_LAB=1, a fresh state backend,
+// and the compiled project that the providers' shim loads. Stops the VMs at the end unless
+// HOSTTUNE_TEST_KEEP_LAB=1.
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { LAB_DIR, LAB_PORT, LAB_VMS, REPO } from "./lab";
+import { LAB_DIR, LAB_PORT, LAB_RELEASES, LAB_VMS, REPO } from "./lab";
 
 function lab(...args: string[]) {
   execFileSync("bash", [join(REPO, "lab", "lab.sh"), ...args], {
     stdio: "inherit",
-    env: { ...process.env, HOSTTUNE_LAB_DIR: LAB_DIR, HOSTTUNE_LAB_PORT: String(LAB_PORT), HOSTTUNE_LAB_STACK: "" },
+    env: {
+      ...process.env,
+      HOSTTUNE_LAB_DIR: LAB_DIR,
+      HOSTTUNE_LAB_PORT: String(LAB_PORT),
+      HOSTTUNE_LAB_RELEASES: LAB_RELEASES,
+      HOSTTUNE_LAB_STACK: "",
+    },
   });
 }
 

@@ -10,11 +10,15 @@ export const REPO = resolve(__dirname, "..", "..");
 export const LAB_DIR = process.env.HOSTTUNE_TEST_LAB_DIR ?? join(REPO, ".lab", "test");
 export const LAB_PORT = Number(process.env.HOSTTUNE_TEST_LAB_PORT ?? 10122);
 export const LAB_VMS = Number(process.env.HOSTTUNE_TEST_VMS ?? 2);
+/** Debian release per VM, in order (lab/lab.sh's HOSTTUNE_LAB_RELEASES). */
+export const LAB_RELEASES = process.env.HOSTTUNE_TEST_RELEASES ?? "bookworm trixie";
 
 export interface LabVm {
   name: string;
   port: number;
   hostKey: string;
+  /** The VM's Debian release (bookworm, trixie), as lab/lab.sh booted it. */
+  release: string;
 }
 
 export function labVms(): LabVm[] {
@@ -24,6 +28,7 @@ export function labVms(): LabVm[] {
       name: `vm${i + 1}`,
       port: Number(readFileSync(join(dir, "port"), "utf8")),
       hostKey: readFileSync(join(dir, "host_key.pub"), "utf8").split(" ").slice(0, 2).join(" "),
+      release: readFileSync(join(dir, "release"), "utf8").trim(),
     };
   });
 }

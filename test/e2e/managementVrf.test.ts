@@ -66,7 +66,10 @@ describe("ManagementVrf on the lab fleet", () => {
       expect(onVm(vm, "ip -j link show master mgmt")).toMatch(/"ifname":"enp0s2"/);
       expect(onVm(vm, "ip route show vrf mgmt default")).toMatch(/default via 10\.0\.2\.2 dev enp0s2/);
       expect(onVm(vm, "ip route show default").trim()).toBe("");
-      expect(onVm(vm, "ip rule")).toMatch(/^1000:\s+from all lookup \[l3mdev-table\]\n32765:\s+from all lookup local/m);
+      for (const family of ["-4", "-6"])
+        expect(onVm(vm, `ip ${family} rule`), `${vm.name} (${vm.release})`).toMatch(
+          /^1000:\s+from all lookup \[l3mdev-table\]\n32765:\s+from all lookup local proto static\n/m,
+        );
       expect(onVm(vm, "ip -br addr show dev mgmt")).toMatch(/127\.0\.0\.1\/8 ::1\/128/);
       expect(onVm(vm, `ip vrf identify $(systemctl show -p MainPID --value ${UNIT})`).trim()).toBe("mgmt");
       expect(onVm(vm, "systemctl is-active systemd-resolved || true").trim()).toBe("inactive");

@@ -10,11 +10,23 @@ let stack: Stack;
 const original: Record<string, { nsim: string; e1000e: string; rules: string }> = {};
 
 const coalesce = (vm: (typeof vms)[number], dev: string) => onVm(vm, `ethtool -c ${dev}`);
-const value = (text: string, key: string) => new RegExp(`^${key}: (\\S+)$`, "m").exec(text)?.[1];
+// ethtool 6.1 (Debian 12) separates with a space, 6.14 (Debian 13) with tabs.
+const value = (text: string, key: string) => new RegExp(`^${key}:\\s+(\\S+)$`, "m").exec(text)?.[1];
 
 const TUNING = {
   nicCoalescing: [
-    { driver: "netdevsim", settings: { "rx-usecs": 50, "tx-usecs": 150, "tx-frames": 128, "adaptive-rx": false } },
+    {
+      driver: "netdevsim",
+      // rx-frames-low/high: ethtool prints them as rx-frame-low/high (text, and 6.14's JSON).
+      settings: {
+        "rx-usecs": 50,
+        "tx-usecs": 150,
+        "tx-frames": 128,
+        "adaptive-rx": false,
+        "rx-frames-low": 8,
+        "rx-frames-high": 64,
+      },
+    },
     { interface: "enp0s3", settings: { "rx-usecs": 100 } },
   ],
 };
@@ -37,11 +49,10 @@ describe("NicCoalescing on the lab fleet", () => {
     await stack.up();
     for (const vm of vms) {
       const nsim = coalesce(vm, "eni11np1");
-      expect([value(nsim, "rx-usecs"), value(nsim, "tx-usecs"), value(nsim, "tx-frames")]).toEqual([
-        "50",
-        "150",
-        "128",
-      ]);
+      expect(
+        ["rx-usecs", "tx-usecs", "tx-frames", "rx-frame-low", "rx-frame-high"].map((k) => value(nsim, k)),
+        `${vm.name} (${vm.release})`,
+      ).toEqual(["50", "150", "128", "8", "64"]);
       expect(value(coalesce(vm, "enp0s3"), "rx-usecs")).toBe("100");
       expect(onVm(vm, RULES)).toMatch(/85-hosttune-coalesce-enp0s3\.rules[\s\S]*85-hosttune-coalesce-netdevsim\.rules/);
     }

@@ -1,7 +1,7 @@
 // ManagementVrf: parsing a probe captured from a lab VM (before any VRF of ours), the networkd
 // files, and the planner (forward, and the full idempotent rollback the host runs by itself).
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,8 +11,8 @@ import { drift, plan, renderFiles, restore, want } from "../../providers/managem
 import { observe } from "../../providers/managementVrf/probe";
 import { managementVrfSchema } from "../../providers/managementVrf/schema";
 
-const facts = () =>
-  parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", "managementVrf-before.txt"), "utf8"));
+const fixture = (name: string) => parseFacts(readFileSync(join(__dirname, "..", "fixtures", "lab", name), "utf8"));
+const facts = () => fixture("managementVrf-before.txt");
 const d = managementVrfSchema.parse({ interfaces: ["enp0s2"] });
 
 describe("ManagementVrf probe", () => {
@@ -30,12 +30,29 @@ describe("ManagementVrf probe", () => {
       },
       sysctl: { tcp: "0", udp: "0" },
       localRule: { v4: [0], v6: [0] },
-      l3mdevRule: true,
+      l3mdevRule: { v4: [1000], v6: [1000] },
       rulesUnitEnabled: false,
       vrfDefaults: 0,
       // (captured before the resolver facts existed: read as "not installed")
       resolver: { resolved: "absent", resolvConf: { content: null }, upstream: [] },
     });
+  });
+
+  it("parses a fresh Debian 13 VM (no VRF yet, so no l3mdev rule; resolved active), and plans the l3mdev rule first", () => {
+    const dt = managementVrfSchema.parse({ interfaces: ["enp0s2"], resolver: "disableResolved" });
+    const o = observe(fixture("managementVrf-before-trixie.txt"), dt);
+    expect(o).toMatchObject({
+      link: null,
+      localRule: { v4: [0], v6: [0] },
+      l3mdevRule: { v4: [], v6: [] },
+      resolver: { resolved: "active", resolvConf: { link: "../run/systemd/resolve/stub-resolv.conf" }, upstream: [] },
+    });
+    const t = want({ ...dt, nameservers: ["10.0.2.3"] }, o);
+    expect(drift(t, o).map((x) => x.field)).toContain("IPv6 rules");
+    const steps = plan(t, o, dt).map((s) => s.describe);
+    expect(steps.indexOf("ensure the l3mdev rule (pref 1000)")).toBeLessThan(
+      steps.indexOf("lookup local at pref 32765 (networkd, VRF mgmt)"),
+    );
   });
 
   it("a kernel without VRF support is a clear error", () => {
@@ -77,6 +94,20 @@ describe("ManagementVrf planner", () => {
       "[Network]\nVRF=mgmt\n",
     );
     expect(files["/etc/sysctl.d/90-hosttune-vrf-mgmt.conf"]).toContain("net.ipv4.tcp_l3mdev_accept = 1\n");
+    // networkd owns the local rule (it deletes rules it does not own when it configures links).
+    expect(files["/etc/systemd/network/50-hosttune-vrf-mgmt.network"]).toContain(
+      "\n[RoutingPolicyRule]\nFamily=both\nPriority=32765\nTable=local\n",
+    );
+    const unit = files["/etc/systemd/system/hosttune-vrf-mgmt-rules.service"];
+    expect(unit).toContain("ExecStartPre=-/lib/systemd/systemd-networkd-wait-online --interface=mgmt:carrier");
+    expect(unit).toContain(
+      "ExecStart=/bin/sh -c 'if ip -6 rule show pref 32765 table local | grep -q .; then ip -6 rule del pref 0 table local",
+    );
+    expect(
+      renderFiles({ ...d, reorderLocalRule: false }, o.networkFiles)[
+        "/etc/systemd/network/50-hosttune-vrf-mgmt.network"
+      ],
+    ).not.toContain("RoutingPolicyRule");
   });
 
   it("plans files, sysctls, the rules unit, networkd and the local rule", () => {
@@ -89,12 +120,12 @@ describe("ManagementVrf planner", () => {
       "l3mdev accept tcp=1 udp=1",
       "enable hosttune-vrf-mgmt-rules.service",
       "networkd: create VRF mgmt (table 1000) and enslave enp0s2",
-      "lookup local at pref 32765",
+      "lookup local at pref 32765 (networkd, VRF mgmt)",
     ]);
   });
 
   it("puts back the l3mdev rule when it is missing (the kernel adds it with the first VRF only)", () => {
-    const noRule = { ...o, l3mdevRule: false };
+    const noRule = { ...o, l3mdevRule: { v4: [1000], v6: [] } };
     const steps = plan(want(d, noRule), noRule, d).map((s) => s.describe);
     expect(steps.indexOf("ensure the l3mdev rule (pref 1000)")).toBeLessThan(
       steps.indexOf("networkd: create VRF mgmt (table 1000) and enslave enp0s2"),
@@ -132,7 +163,7 @@ describe("ManagementVrf planner", () => {
     const t = want(d, o);
     const converged = {
       ...o,
-      l3mdevRule: true,
+      l3mdevRule: { v4: [1000], v6: [1000] },
       files: t.files,
       sysctl: t.sysctl,
       link: { kind: "vrf", table: 1000 },
@@ -149,6 +180,104 @@ describe("ManagementVrf planner", () => {
       got: "vrf table 7",
     });
   });
+});
+
+describe("ManagementVrf local rule, IPv4 and IPv6", () => {
+  const o = observe(facts(), d);
+  const t = want(d, o);
+  const converged = {
+    ...o,
+    files: t.files,
+    sysctl: t.sysctl,
+    link: { kind: "vrf", table: 1000 },
+    slaves: ["enp0s2"],
+    rulesUnitEnabled: true,
+    localRule: { v4: [32765], v6: [32765] },
+  };
+  const rules = (v4: number[], v6: number[]) => ({ ...converged, localRule: { v4, v6 } });
+
+  it("no local rule at all (trixie after a reboot, issue 11) is drift in both families, and up repairs it through networkd", () => {
+    const broken = rules([], []);
+    expect(drift(t, broken)).toEqual([
+      { field: "IPv4 rules", asked: "l3mdev, lookup local after l3mdev (32765), none before", got: ["1000: l3mdev"] },
+      { field: "IPv6 rules", asked: "l3mdev, lookup local after l3mdev (32765), none before", got: ["1000: l3mdev"] },
+    ]);
+    expect(plan(t, broken, d).map((s) => s.describe)).toEqual(["lookup local at pref 32765 (networkd, VRF mgmt)"]);
+  });
+
+  it.each([
+    ["IPv6 still at 0", [32765], [0, 32765], ["IPv6 rules"]],
+    ["IPv6 missing", [32765], [], ["IPv6 rules"]],
+    ["IPv4 before l3mdev", [500], [32765], ["IPv4 rules"]],
+    ["both at 0 (no VRF yet)", [0], [0], ["IPv4 rules", "IPv6 rules"]],
+  ])("%s is drift", (_, v4, v6, fields) => {
+    expect(drift(t, rules(v4, v6)).map((x) => x.field)).toEqual(fields);
+    expect(plan(t, rules(v4, v6), d).length).toBe(1);
+  });
+
+  it("a missing IPv6 l3mdev rule is drift and put back", () => {
+    const noL3 = { ...converged, l3mdevRule: { v4: [1000], v6: [] } };
+    expect(drift(t, noL3)).toEqual([
+      {
+        field: "IPv6 rules",
+        asked: "l3mdev, lookup local after l3mdev (32765), none before",
+        got: ["32765: lookup local"],
+      },
+    ]);
+    expect(plan(t, noL3, d).map((s) => s.describe)).toEqual(["ensure the l3mdev rule (pref 1000)"]);
+  });
+
+  // The step, run by a real shell against a fake `ip` and `networkctl` that keep the rule set in a file.
+  function runLocalRuleStep(networkdAdds: boolean) {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-rules-"));
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(join(dir, "rules"), "-4 0\n-6 0\n");
+    writeFileSync(
+      join(bin, "ip"),
+      `#!/bin/sh
+f=$1; shift 2; op=$1; pref=$3
+case $op in
+  show) grep -q "^$f $pref$" ${dir}/rules && echo "$pref: from all lookup local" ;;
+  add) echo "$f $pref" >> ${dir}/rules ;;
+  del) grep -q "^$f $pref$" ${dir}/rules || exit 2; grep -v "^$f $pref$" ${dir}/rules > ${dir}/r; mv ${dir}/r ${dir}/rules ;;
+esac
+`,
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(bin, "networkctl"),
+      `#!/bin/sh\necho "$@" >> ${dir}/networkctl\n${networkdAdds ? `printf -- '-4 32765\\n-6 32765\\n' >> ${dir}/rules` : ""}\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(bin, "sleep"), "#!/bin/sh\n", { mode: 0o755 });
+    const step = plan(t, rules([0], [0]), d).find((x) => x.describe.startsWith("lookup local"))!;
+    const r = spawnSync("sh", ["-ec", (step as { run: { text: string } }).run.text], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+    const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
+    return { rc: r.status, stderr: r.stderr, rules: read("rules"), networkctl: read("networkctl") };
+  }
+
+  it("the repair asks networkd for its rule, then deletes pref 0", () => {
+    expect(runLocalRuleStep(true)).toEqual({
+      rc: 0,
+      stderr: "",
+      rules: "-4 32765\n-6 32765\n",
+      networkctl: "reconfigure -- mgmt\n",
+    });
+  });
+
+  // (60 polls of a fake ip: slow on a loaded machine)
+  it("never deletes pref 0 while networkd has not added the rule: it fails and says so", () => {
+    const r = runLocalRuleStep(false);
+    expect(r.rc).toBe(1);
+    expect(r.stderr).toMatch(
+      /systemd-networkd did not add the lookup local rule \(pref 32765\) that VRF mgmt's \.network declares/,
+    );
+    expect(r.rules).toBe("-4 0\n-6 0\n");
+  }, 30_000);
 });
 
 describe("ManagementVrf resolver handling", () => {

@@ -292,10 +292,11 @@ export async function waitForBoot(vm: LabVm, before: string, timeoutMs = 300_000
   }
 }
 
-/** What a ManagementVrf change touches on a VM, to compare before and after. */
+/** What a ManagementVrf change touches on a VM, to compare before and after (interface names
+ * sorted: their order in `ip link` can change between boots). */
 export function netState(vm: LabVm): string {
   return onVm(
     vm,
-    "ip -br link | awk '{print $1}'; ip route; ip -6 rule | grep -v l3mdev; ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; ls /etc/systemd/network; readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved",
+    "ip -br link | awk '{print $1}' | sort; ip route; ip -6 rule | grep -v l3mdev; ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; ls /etc/systemd/network; readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved",
   );
 }

@@ -183,15 +183,9 @@ function settled(o: Outcome, rollback: Step[], timeoutSeconds: number, what: str
   return `${what}: no fresh SSH connection could confirm the change within ${timeoutSeconds}s, so the host ${rolled(" by itself")}. ${hint}`;
 }
 
-export function applyConfirmed(
-  c: Connection,
-  steps: Step[],
-  rollback: Step[],
-  timeoutSeconds: number,
-  what: string,
-  hint: string,
-): Promise<ExecResult> {
-  return exclusively(c, () => applyConfirmedHolding(c, steps, rollback, timeoutSeconds, what, hint));
+/** A commit-confirmed apply, with the host to itself (see Gate): no other command is cut by it. */
+export function applyConfirmed(...args: Parameters<typeof applyConfirmedHolding>): Promise<ExecResult> {
+  return exclusively(args[0], () => applyConfirmedHolding(...args));
 }
 
 // Beyond the window: the host's timer starts when the apply ends, and a rollback (or a reboot

@@ -50,7 +50,8 @@ export function resolveCredential(field: string, value: string): string {
     return readFileSync(join(dir(), ref), "utf8");
   } catch {
     throw new Error(
-      `connection.${field} was handed over on another machine (credentials are kept out of Pulumi's engine and state): run \`pulumi up\` here so the program hands it over again`,
+      `connection.${field} was handed over on another machine (credentials are kept out of ` +
+        "Pulumi's engine and state): run `pulumi up` here so the program hands it over again",
     );
   }
 }

@@ -146,7 +146,9 @@ export class SpecProvider implements dynamic.ResourceProvider {
       if (r.code === -1)
         throw new HostError(
           target(c),
-          `${where}: the connection was lost during the change (${hostMessage(r.stderr) || "no exit status"}), so its outcome is unknown. The host keeps what it had before in ${journalPath(kind, id)}: the next up finishes the change from there, and destroy still restores the original`,
+          `${where}: the connection was lost during the change (${hostMessage(r.stderr) || "no exit status"}), ` +
+            `so its outcome is unknown. The host keeps what it had before in ${journalPath(kind, id)}: ` +
+            "the next up finishes the change from there, and destroy still restores the original",
         );
       if (r.code !== 0) {
         const i = failedStep(r.stderr);

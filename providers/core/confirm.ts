@@ -213,7 +213,8 @@ async function applyConfirmedHolding(
   // the host accepts is a success, however late; the host alone decides when it is too late.
   await sleep(3000);
   dropConnection(c);
-  const deadline = started + (timeoutSeconds + SETTLE_MARGIN_S) * 1000;
+  const budget = (timeoutSeconds + SETTLE_MARGIN_S) * 1000;
+  let deadline = started + budget;
   let last = "no answer";
   let armed = false;
   while (now() < deadline) {
@@ -239,6 +240,9 @@ async function applyConfirmedHolding(
     }
     if (o?.state === "confirmed") return { code: 0, stdout: "", stderr: "" };
     if (o?.state === "armed") {
+      // The host's window began when its apply ended, which on a slow host may be well after
+      // the launch: the budget counts from the first time the change is seen armed.
+      if (!armed) deadline = Math.max(deadline, now() + budget);
       armed = true;
       dropConnection(c);
       continue;

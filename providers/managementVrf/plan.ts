@@ -226,7 +226,8 @@ function localRuleStep(t: ManagementVrfTarget["localRule"], vrf: string): Step {
     };
   // networkd adds the rule it owns when it configures the VRF (a VRF just created is being
   // configured already, so a failed reconfigure is no error); the pref-0 rule goes only once
-  // that one is in place, so loopback always has a local lookup.
+  // that one is in place, so loopback always has a local lookup. (Generous: a slow host is a
+  // normal host.)
   return {
     describe: `lookup local at pref 32765 (networkd, VRF ${vrf})`,
     run: sh`missing() { ! ip -4 rule show pref 32765 table local | grep -q . || ! ip -6 rule show pref 32765 table local | grep -q .; }
@@ -234,7 +235,7 @@ if missing; then networkctl reconfigure -- ${vrf} || true; fi
 n=0
 while missing; do
   n=$((n + 1))
-  if [ $n -gt 60 ]; then echo "systemd-networkd did not add the lookup local rule (pref 32765) that VRF "${vrf}"'s .network declares" >&2; exit 1; fi
+  if [ $n -gt 240 ]; then echo "systemd-networkd did not add, within 120s, the lookup local rule (pref 32765) that VRF "${vrf}"'s .network declares" >&2; exit 1; fi
   sleep 0.5
 done
 for f in -4 -6; do ip $f rule del pref 0 table local 2>/dev/null || true; done`,

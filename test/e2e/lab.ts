@@ -288,7 +288,15 @@ export async function waitForBoot(vm: LabVm, before: string, timeoutMs = 300_000
     } catch {
       // Not up yet.
     }
-    if (Date.now() > deadline) throw new Error(`${vm.name} did not come back from reboot within ${timeoutMs / 1000}s`);
+    if (Date.now() > deadline) {
+      const console = readFileSync(join(LAB_DIR, vm.name, "console.log"), "utf8")
+        .split("\n")
+        .slice(-15)
+        .join("\n");
+      throw new Error(
+        `${vm.name} did not come back from reboot within ${timeoutMs / 1000}s; its console ends:\n${console}`,
+      );
+    }
   }
 }
 

@@ -20,7 +20,20 @@ it("a reboot inside the window rolls the change back at boot: the old network, S
     "systemd-run --unit=e2e-reboot-when-armed --quiet sh -c 'until grep -qsx armed /var/lib/hosttune/confirm/*/state; do sleep 1; done; sleep 5; systemctl reboot'",
   );
   const failure = upFailure(s);
-  await waitForBoot(vm, before);
+  // An up that ends before the VM reboots (say the apply failed and the host rolled back, so the
+  // change was never armed) is reported with its own message, not as a boot that never came.
+  const rebooted = waitForBoot(vm, before).then(() => "rebooted");
+  const first = await Promise.race([rebooted, failure.then((m) => `the up ended first: ${m}`, String)]);
+  if (first !== "rebooted") {
+    let now: string | undefined;
+    try {
+      now = bootId(vm);
+    } catch {
+      // Unreachable: going down, presumably.
+    }
+    if (now === before) throw new Error(`${vm.name} did not reboot; ${first}`);
+  }
+  await rebooted;
   expect(await failure).toMatch(
     /ManagementVrf vrf\/mgmt: the host rebooted before the change was confirmed, and at boot it rolled it back/,
   );

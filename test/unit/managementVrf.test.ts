@@ -269,12 +269,12 @@ esac
     });
   });
 
-  // (60 polls of a fake ip: slow on a loaded machine)
+  // (240 polls of a fake ip: slow on a loaded machine)
   it("never deletes pref 0 while networkd has not added the rule: it fails and says so", () => {
     const r = runLocalRuleStep(false);
     expect(r.rc).toBe(1);
     expect(r.stderr).toMatch(
-      /systemd-networkd did not add the lookup local rule \(pref 32765\) that VRF mgmt's \.network declares/,
+      /systemd-networkd did not add, within 120s, the lookup local rule \(pref 32765\) that VRF mgmt's \.network declares/,
     );
     expect(r.rules).toBe("-4 0\n-6 0\n");
   }, 30_000);

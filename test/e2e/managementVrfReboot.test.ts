@@ -2,10 +2,21 @@
 // accept for sshd): the VM comes back with its old network, rolled back at boot by the
 // pending-rollback unit, answers SSH, and the up says what happened. Runs with the reboot tests,
 // last: it leaves the VM as a fresh boot does.
-import { expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import { bootId, fleetConfig, labStack, labVms, netState, onVm, upFailure, waitForBoot } from "./lab";
 
 const vm = labVms()[0];
+const REBOOTER = "e2e-reboot-when-armed";
+
+// A rebooter left waiting (the change was never armed) would reboot the VM in the middle of a
+// later file, at its first commit-confirmed change.
+afterAll(() => {
+  try {
+    onVm(vm, `systemctl stop ${REBOOTER} 2>/dev/null; true`);
+  } catch {
+    // Unreachable: the test has already failed and says why.
+  }
+});
 
 it("a reboot inside the window rolls the change back at boot: the old network, SSH answers", async () => {
   const original = netState(vm);
@@ -17,7 +28,7 @@ it("a reboot inside the window rolls the change back at boot: the old network, S
   // SSH is cut once the change is armed: the VM reboots itself a few seconds after that.
   onVm(
     vm,
-    "systemd-run --unit=e2e-reboot-when-armed --quiet sh -c 'until grep -qsx armed /var/lib/hosttune/confirm/*/state; do sleep 1; done; sleep 5; systemctl reboot'",
+    `systemd-run --unit=${REBOOTER} --quiet sh -c 'until grep -qsx armed /var/lib/hosttune/confirm/*/state; do sleep 1; done; sleep 5; systemctl reboot'`,
   );
   const failure = upFailure(s);
   // An up that ends before the VM reboots (say the apply failed and the host rolled back, so the

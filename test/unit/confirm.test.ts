@@ -116,6 +116,23 @@ describe("commit-confirm client", () => {
     expect(budgets.every((b) => b.perDialTimeout >= 5 && b.perDialTimeout <= 25 && b.timeoutMs! >= 15_000)).toBe(true);
   });
 
+  // The host's window starts when its apply ends: on a slow host, well after the launch.
+  it("counts its budget from the first armed answer, so a slow apply does not cut the window short", async () => {
+    const t0 = performance.now();
+    let armed = false;
+    answer = () => {
+      const t = (performance.now() - t0) / 1000;
+      if (t < 140) return { code: 75, stdout: "", stderr: "" };
+      if (!armed) {
+        armed = true;
+        return hostSays("\x1estate armed\n");
+      }
+      if (t < 200) throw new Error("timed out");
+      return hostSays("\x1estate rolled-back\n\x1ereason deadline\n");
+    };
+    expect(((await outcome()) as Error).message).toMatch(/so the host rolled it back by itself/);
+  });
+
   it("waits while the host is busy applying or rolling back", async () => {
     answer = (n) => (n < 5 ? { code: 75, stdout: "", stderr: "" } : hostSays("\x1estate confirmed\n"));
     expect(await outcome()).toMatchObject({ code: 0 });

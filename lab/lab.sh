@@ -18,7 +18,7 @@ port0=${HOSTTUNE_LAB_PORT:-10022}
 
 ssh_opts() { # $1 = vm dir
   echo -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$lab/known_hosts" \
-       -o ConnectTimeout=5 -o LogLevel=ERROR -i "$lab/id_ed25519" -p "$(cat "$1/port")"
+       -o ConnectTimeout=5 -o ServerAliveInterval=5 -o ServerAliveCountMax=6 -o LogLevel=ERROR -i "$lab/id_ed25519" -p "$(cat "$1/port")"
 }
 alive() { [ -f "$1/vm.pid" ] && kill -0 "$(cat "$1/vm.pid")" 2>/dev/null; }
 ssh_ok() { ssh $(ssh_opts "$1") root@127.0.0.1 true 2>/dev/null; }

@@ -51,6 +51,12 @@ export function onVm(vm: LabVm, command: string, knownHosts = join(LAB_DIR, "kno
       "LogLevel=ERROR",
       "-o",
       "ConnectTimeout=10",
+      // QEMU's port forward accepts at once, even for a guest that is rebooting or whose network
+      // is being reset: a session that never gets an answer must end, not block the test.
+      "-o",
+      "ServerAliveInterval=5",
+      "-o",
+      "ServerAliveCountMax=6",
       "-i",
       join(LAB_DIR, "id_ed25519"),
       "-p",
@@ -58,7 +64,8 @@ export function onVm(vm: LabVm, command: string, knownHosts = join(LAB_DIR, "kno
       "root@127.0.0.1",
       command,
     ],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    // (and a last bound: the call blocks the whole test process)
+    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 },
   );
 }
 

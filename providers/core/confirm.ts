@@ -9,6 +9,7 @@
 // under a flock on the token's lock file, so the job, the boot unit and a confirm never both act.
 import { randomBytes } from "node:crypto";
 import { type Connection, target } from "./connection";
+import { handOverHostLock } from "./hostLock";
 import { join, sh, type Raw } from "./quote";
 import { applyScript, atomicWrite, rollbackScript, type Step } from "./steps";
 import { dropConnection, exclusively, type ExecResult, HostError, run } from "./transport";
@@ -211,6 +212,7 @@ async function applyConfirmedHolding(
   // took effect (to an sshd that outlives its restart, over the old routes) proves nothing:
   // confirm only over a connection dialed after the host reported the change armed. Any confirm
   // the host accepts is a success, however late; the host alone decides when it is too late.
+  await handOverHostLock(c, dir);
   await sleep(3000);
   dropConnection(c);
   const budget = (timeoutSeconds + SETTLE_MARGIN_S) * 1000;

@@ -7,12 +7,19 @@
 import { hostname, userInfo } from "node:os";
 import { type Connection, target } from "./connection";
 import { sh } from "./quote";
-import { HostError, openChannel, throwIfSudoRefused } from "./transport";
+import { type Channel, HostError, openChannel, run, throwIfSudoRefused } from "./transport";
 
 const DIR = "/run/hosttune";
 const LOCKED = "hosttune-locked";
+const HANDED_OVER = "hosttune-handed-over";
 
-/** The holder script: take the lock (or say who has it), then hold it until stdin closes. */
+/**
+ * The holder script: take the lock (or say who has it), then hold it until stdin closes. A
+ * commit-confirmed change drops the connection (and so this channel) to confirm over a fresh
+ * one: told `handover DIR` first, the holder leaves the lock with a detached child that keeps it
+ * until that change settles (rolled back) or, confirmed, until the run writes DIR/released after
+ * its verify; an hour at most, should the run die.
+ */
 export function holdScript(owner: string, waitSeconds: number, dir = DIR) {
   const lock = `${dir}/host.lock`;
   const OWNER = `${dir}/host.owner`;
@@ -23,13 +30,31 @@ if ! flock -n 9; then
 fi
 printf '%s\n' ${owner} > ${OWNER}
 echo ${LOCKED}
-cat > /dev/null
-rm -f ${OWNER}`;
+keeper=
+while read -r cmd arg; do
+  [ "$cmd" = handover ] || continue
+  printf '%s, for its commit-confirmed change in %s\n' ${owner} "$arg" > ${OWNER}
+  setsid sh -c 'n=0
+while [ $n -lt 3600 ]; do
+  case "$(cat "$1/state" 2>/dev/null)" in
+    applying | armed | rolling-back) ;;
+    confirmed) [ -e "$1/released" ] && break ;;
+    *) break ;;
+  esac
+  n=$((n + 1)); sleep 1
+done
+rm -f "$2"' sh "$arg" ${OWNER} < /dev/null > /dev/null 2>&1 &
+  keeper=1
+  echo ${HANDED_OVER}
+done
+[ -n "$keeper" ] || rm -f ${OWNER}`;
 }
 
 interface Held {
   count: number;
-  ready: Promise<() => void>;
+  ready: Promise<Channel>;
+  /** Token dirs of commit-confirmed changes the lock was handed over to. */
+  handedOver: string[];
 }
 
 const LOCKS_KEY = Symbol.for("hosttune.hostLocks");
@@ -42,13 +67,13 @@ function owner(): string {
   return `hosttune on ${hostname()} (pid ${process.pid}, user ${userInfo().username}) since ${new Date().toISOString()}`;
 }
 
-async function acquire(c: Connection, waitSeconds: number): Promise<() => void> {
+async function acquire(c: Connection, waitSeconds: number): Promise<Channel> {
   const ch = await openChannel(c, holdScript(owner(), waitSeconds));
   let out = "";
   return new Promise((resolve, reject) => {
     ch.stdout.on("data", (b: Buffer) => {
       out += b.toString();
-      if (out.includes(LOCKED)) resolve(ch.close);
+      if (out.includes(LOCKED)) resolve(ch);
     });
     void ch.closed.then((code) => {
       const said = [out.trim(), ch.stderr().trim()].filter(Boolean).join("; ");
@@ -74,7 +99,7 @@ export async function withHostLock<T>(c: Connection, fn: () => Promise<T>, waitS
   const key = target(c);
   let held = locks().get(key);
   if (!held) {
-    held = { count: 0, ready: acquire(c, waitSeconds) };
+    held = { count: 0, ready: acquire(c, waitSeconds), handedOver: [] };
     locks().set(key, held);
   }
   held.count++;
@@ -86,9 +111,40 @@ export async function withHostLock<T>(c: Connection, fn: () => Promise<T>, waitS
     if (--mine.count === 0) {
       if (locks().get(key) === mine) locks().delete(key);
       mine.ready.then(
-        (release) => release(),
+        (ch) => ch.close(),
         () => {},
       );
+      // Unreachable now, the keeper lets go within the hour by itself.
+      if (mine.handedOver.length)
+        await run(c, sh`touch ${mine.handedOver.map((d) => `${d}/released`)}`).catch(() => {});
     }
   }
+}
+
+/**
+ * Before a commit-confirmed change drops the connection: the host keeps the lock for this run
+ * until the change in `tokenDir` settles, and after a confirm until this run's verify is done.
+ */
+export async function handOverHostLock(c: Connection, tokenDir: string): Promise<void> {
+  const held = locks().get(target(c));
+  if (!held) return;
+  held.handedOver.push(tokenDir);
+  const ch = await held.ready;
+  // Acknowledged by the holder before the connection goes (it takes the holder with it). The
+  // change is under way: a holder that does not answer leaves the window unlocked, no worse.
+  await new Promise<void>((resolve) => {
+    let out = "";
+    const done = () => {
+      clearTimeout(timer);
+      ch.stdout.off("data", onData);
+      resolve();
+    };
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(HANDED_OVER)) done();
+    };
+    const timer = setTimeout(done, 60_000);
+    ch.stdout.on("data", onData);
+    ch.write(`handover ${tokenDir}\n`);
+  });
 }

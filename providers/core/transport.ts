@@ -391,24 +391,25 @@ interface ExecStream extends NodeJS.ReadableStream {
   end(): void;
 }
 
+/** A long-lived command on the host: its output, a line to its stdin, and its end. */
+export interface Channel {
+  stdout: NodeJS.ReadableStream;
+  stderr(): string;
+  write(text: string): void;
+  close(): void;
+  closed: Promise<number | null>;
+}
+
 /**
  * Opens a long-lived exec channel on the pooled connection (one channel slot while it lives):
  * the caller reads its output as it comes and ends it by closing its stdin. Used where a host
  * resource must outlive one command (the host lock).
  */
-export async function openChannel(
-  c: Connection,
-  script: Raw,
-): Promise<{ stdout: NodeJS.ReadableStream; stderr(): string; close(): void; closed: Promise<number | null> }> {
+export async function openChannel(c: Connection, script: Raw): Promise<Channel> {
   const pooled = await connection(c);
   const client = pooled.ssh.connection;
   if (!client) throw new HostError(target(c), "the SSH connection closed");
-  let opened!: (v: {
-    stdout: NodeJS.ReadableStream;
-    stderr(): string;
-    close(): void;
-    closed: Promise<number | null>;
-  }) => void;
+  let opened!: (v: Channel) => void;
   let failed!: (e: Error) => void;
   const ready = new Promise<Parameters<typeof opened>[0]>((res, rej) => ((opened = res), (failed = rej)));
   void pooled.slots.run(
@@ -426,15 +427,21 @@ export async function openChannel(
           void closed.then(() => done());
           let said = "";
           stream.stderr.on("data", (b: Buffer) => (said += b.toString()));
-          // Closing a channel the connection already lost is a no-op, never an error.
-          const close = () => {
+          // Writing to or closing a channel the connection already lost is a no-op, never an error.
+          const quietly = (fn: () => void) => {
             try {
-              stream.end();
+              fn();
             } catch {
               /* already closed */
             }
           };
-          opened({ stdout: stream, stderr: () => said, close, closed });
+          opened({
+            stdout: stream,
+            stderr: () => said,
+            write: (text) => quietly(() => stream.write(text)),
+            close: () => quietly(() => stream.end()),
+            closed,
+          });
         });
       }),
   );

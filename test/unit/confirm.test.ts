@@ -12,11 +12,12 @@ let answer: (n: number) => ExecResult = () => {
   throw new Error("unreachable");
 };
 let attempts = 0;
-/** What happened, in order: "drop", "report" or "confirm". */
+/** What happened, in order: "handover" (of the host lock), "drop", "report" or "confirm". */
 let log: string[] = [];
 /** The dial and command budgets of each confirm attempt. */
 let budgets: { perDialTimeout: number; timeoutMs?: number }[] = [];
 
+vi.mock("../../providers/core/hostLock", () => ({ handOverHostLock: async () => log.push("handover") }));
 vi.mock("../../providers/core/transport", async (original) => ({
   ...(await original<typeof import("../../providers/core/transport")>()),
   exclusively: (_c: unknown, fn: () => Promise<unknown>) => fn(),
@@ -102,7 +103,7 @@ describe("commit-confirm client", () => {
   it("confirms only over a connection dialed after the host reported the change armed", async () => {
     answer = (n) => (n < 1 ? hostSays("\x1estate armed\n") : hostSays("\x1estate confirmed\n"));
     expect(await outcome()).toMatchObject({ code: 0 });
-    expect(log.slice(1)).toEqual(["report", "drop", "confirm"]);
+    expect(log).toEqual(["handover", "drop", "report", "drop", "confirm"]);
   });
 
   it("gives each attempt on a slow host the connection's dial timeout and a generous command budget", async () => {

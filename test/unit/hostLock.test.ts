@@ -1,8 +1,8 @@
 // The host lock's holder script in a real shell: a second run waits, a wait that runs out
 // names the holder and changes nothing, and closing the holder's stdin (our channel going
-// away) releases the lock.
+// away) releases the lock, unless it was handed over to a commit-confirmed change first.
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -30,6 +30,48 @@ describe("host lock (real shell)", () => {
     const c = hold(dir, "run C", 10);
     a.child.stdin.end();
     expect(await a.exited).toBe(0);
+    await c.locked;
+    c.child.stdin.end();
+    expect(await c.exited).toBe(0);
+  }, 30_000);
+
+  // The connection goes for the fresh confirm; the lock must not go with it.
+  it("handed over to a commit-confirmed change, it is held through the window and the verify", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
+    const token = join(dir, "token");
+    mkdirSync(token);
+    writeFileSync(join(token, "state"), "armed\n");
+    const a = hold(dir, "run A", 5);
+    await a.locked;
+    a.child.stdin.write(`handover ${token}\n`);
+    await new Promise<void>((r) => a.child.stdout.on("data", () => a.out().includes("hosttune-handed-over") && r()));
+    a.child.kill("SIGKILL"); // as the dropped connection does
+    await a.exited;
+    const b = hold(dir, "run B", 1);
+    expect(await b.exited).toBe(75);
+    expect(b.out()).toContain(`held by run A, for its commit-confirmed change in ${token}`);
+    // Confirmed, the lock stays for the run's verify, until it says it is done.
+    writeFileSync(join(token, "state"), "confirmed\n");
+    expect(await hold(dir, "run C", 2).exited).toBe(75);
+    writeFileSync(join(token, "released"), "");
+    const d = hold(dir, "run D", 10);
+    await d.locked;
+    d.child.stdin.end();
+    expect(await d.exited).toBe(0);
+  }, 30_000);
+
+  it("handed over to a change the host rolls back, it is free once the rollback is done", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
+    const token = join(dir, "token");
+    mkdirSync(token);
+    writeFileSync(join(token, "state"), "rolling-back\n");
+    const a = hold(dir, "run A", 5);
+    await a.locked;
+    a.child.stdin.end(`handover ${token}\n`);
+    expect(await a.exited).toBe(0);
+    expect(await hold(dir, "run B", 1).exited).toBe(75);
+    writeFileSync(join(token, "state"), "rolled-back\n");
+    const c = hold(dir, "run C", 10);
     await c.locked;
     c.child.stdin.end();
     expect(await c.exited).toBe(0);

@@ -26,6 +26,8 @@ export const fleetSchema = z
     /** Environment variables holding the SSH password and the sudo password, read where pulumi runs. */
     passwordEnv: z.string().optional(),
     sudoPasswordEnv: z.string().optional(),
+    /** Seconds a change's commands may run on a host before they are killed and rolled back (300). */
+    commandTimeout: z.number().int().min(1).max(86_400).optional(),
   })
   .strict()
   .superRefine((f, ctx) => {

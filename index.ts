@@ -14,9 +14,10 @@ function program() {
     privateKeyPath: cfg.get("privateKeyPath"),
     passwordEnv: cfg.get("passwordEnv"),
     sudoPasswordEnv: cfg.get("sudoPasswordEnv"),
+    commandTimeout: cfg.getNumber("commandTimeout"),
   });
   const privateKey = cfg.getSecret("privateKey");
-  const { privateKeyPath, passwordEnv, sudoPasswordEnv } = fleet;
+  const { privateKeyPath, passwordEnv, sudoPasswordEnv, commandTimeout } = fleet;
   const password = cfg.getSecret("password");
   const sudoPassword = cfg.getSecret("sudoPassword");
 
@@ -35,6 +36,7 @@ function program() {
       sudoPasswordEnv,
       password,
       sudoPassword,
+      commandTimeout,
     };
     drift[h.name] = new HostTuning(h.name, { connection, tuning: tuningFor(fleet, h) }).drift;
   }

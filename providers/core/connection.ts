@@ -27,6 +27,11 @@ export const connectionSchema = z
     agentSocketPath: z.string().optional(),
     dialErrorLimit: z.number().int().min(1).max(100).default(3),
     perDialTimeout: z.number().int().min(1).max(600).default(20),
+    /**
+     * Seconds a change's commands may run on the host (default 300): past it they are killed
+     * there and the change is rolled back. A slow host is a normal host: be generous.
+     */
+    commandTimeout: z.number().int().min(1).max(86_400).optional(),
     /** Pinned host key, as in known_hosts or a .pub file: "ssh-ed25519 AAAA...". */
     hostKey: z
       .string()

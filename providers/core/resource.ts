@@ -24,6 +24,8 @@ export type ConnectionArgs = command.types.input.remote.ConnectionArgs & {
   passwordEnv?: pulumi.Input<string>;
   privateKeyPasswordEnv?: pulumi.Input<string>;
   sudoPasswordEnv?: pulumi.Input<string>;
+  /** Seconds a change's commands may run on the host before they are killed and rolled back (300). */
+  commandTimeout?: pulumi.Input<number>;
 };
 
 /** Each field of a schema's input type as a Pulumi input. */

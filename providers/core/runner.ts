@@ -18,7 +18,7 @@ import {
   removeJournal,
   writeJournal,
 } from "./journal";
-import { HostError, run } from "./transport";
+import { CommandTimeout, HostError, run } from "./transport";
 
 export interface Outputs {
   connection: Connection;
@@ -139,7 +139,10 @@ export class SpecProvider implements dynamic.ResourceProvider {
         writeJournal({ kind, id, recorded, started: new Date().toISOString(), steps: describeSteps(steps) }),
         ...steps,
       ];
-      const r = await this.apply(c, d, journaled, before).catch((e: Error) => {
+      const r = await this.apply(c, d, journaled, before).catch(async (e: Error) => {
+        // Killed on the host at its deadline: nothing runs any more, so put back what it had.
+        if (e instanceof CommandTimeout && e.stopped)
+          throw new HostError(target(c), `${where}: ${e.reason}${await this.rollback(c, d, before)}`);
         if (e instanceof HostError) throw e;
         return { code: -1, stdout: "", stderr: e.message };
       });
@@ -172,7 +175,8 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   private apply(c: Connection, d: unknown, steps: Step[], before: unknown) {
     const cc = this.spec.commitConfirmed;
-    if (!cc || (cc.when && !cc.when(d, before))) return run(c, applyScript(steps));
+    if (!cc || (cc.when && !cc.when(d, before)))
+      return run(c, applyScript(steps), { timeoutMs: (c.commandTimeout ?? 300) * 1000 });
     return applyConfirmed(
       c,
       steps,

@@ -281,17 +281,18 @@ const KILL_GRACE_MS = 30_000;
 
 /** A command that outlived its deadline; `stopped`: the host reported it gone. */
 export class CommandTimeout extends HostError {
+  /** The message without the host. */
+  readonly reason: string;
   constructor(
     host: string,
     seconds: number,
     readonly stopped: boolean,
   ) {
-    super(
-      host,
-      stopped
-        ? `command timed out after ${seconds}s; the remote command was killed`
-        : `command timed out after ${seconds}s and could not confirm it stopped: the host may still be changing`,
-    );
+    const reason = stopped
+      ? `command timed out after ${seconds}s; the remote command was killed`
+      : `command timed out after ${seconds}s and could not confirm it stopped: the host may still be changing`;
+    super(host, reason);
+    this.reason = reason;
   }
 }
 

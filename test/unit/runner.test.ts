@@ -2,7 +2,7 @@
 // file in a temporary directory: a connection cut in the middle of a change is reported as an
 // unknown outcome (never "as it was"), and the journal it leaves on the host keeps the original,
 // so the next create does not adopt our half-applied change and delete puts the original back.
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -30,11 +30,11 @@ const toy = defineSpec<D, O, O, z.input<typeof schema>>(
     want: (d) => ({ content: d.content }),
     restore: (_d, recorded) => recorded,
     // The write first, then a step that waits for a file: a cut during it leaves the change
-    // half-made, however slow the machine.
+    // half-made, however slow the machine. (Not when putting back: the rollback runs through.)
     plan: (t, o, d) => {
       const steps = fileSteps(d.path, t.content, o.content);
       const hold = { describe: "hold", run: sh`while [ ! -e ${d.holdUntil ?? ""} ]; do sleep 0.1; done` };
-      return steps.length && d.holdUntil ? [...steps, hold] : steps;
+      return steps.length && d.holdUntil && t.content === d.content ? [...steps, hold] : steps;
     },
     drift: (t, o) => (t.content === o.content ? [] : [{ field: "content", asked: t.content, got: o.content }]),
   },
@@ -70,5 +70,22 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     expect(existsSync(journalPath("ToyFile", `toy/${path}`))).toBe(false);
     await p.delete(id, outs as Outputs);
     expect(existsSync(path)).toBe(false);
+  });
+
+  it("a change killed at its deadline is rolled back: the host is as it was, and the error says both", async () => {
+    const p = new SpecProvider(toy);
+    const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
+    writeFileSync(path, "theirs\n");
+    const connection = { ...sshd.connection, commandTimeout: 2 };
+    const failed = await p
+      .create({ connection, desired: { path, content: "ours\n", holdUntil: `${path}.never` } })
+      .then(
+        () => "succeeded",
+        (e: Error) => e.message,
+      );
+    expect(failed).toMatch(
+      /timed out after 2s; the remote command was killed \(rolled back to what the host had before\)/,
+    );
+    expect(readFileSync(path, "utf8")).toBe("theirs\n");
   });
 });

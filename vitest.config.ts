@@ -25,6 +25,17 @@ export default defineConfig({
           hookTimeout: 900_000,
         },
       },
+      {
+        // e2e files that boot a lab of their own (own dir, ports, stack and state): they run
+        // beside the shared lab's files rather than after them.
+        test: {
+          name: "ownlab",
+          include: ["test/ownlab/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 1_800_000,
+          hookTimeout: 900_000,
+        },
+      },
     ],
   },
 });

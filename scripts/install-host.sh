@@ -23,5 +23,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "install: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
-npx tsc -p .
+# Compiled only when a source is newer than the output: a second run (command 1 beside a test
+# run) must not rewrite dist/ under a running provider.
+if [ ! -f dist/lib.js ] || [ -n "$(find index.ts lib.ts fleet.ts providers bench tsconfig.json package.json -newer dist/lib.js -print -quit)" ]; then
+  npx tsc -p .
+fi
 bash scripts/toolchain.sh >/dev/null

@@ -35,9 +35,15 @@ export function labVms(): LabVm[] {
 
 /**
  * Runs a shell command on a VM as root with the system's ssh; returns stdout. `knownHosts`: a
- * file with the key to expect (the lab's by default), for a test that rotates a VM's key.
+ * file with the key to expect (the lab's by default), for a test that rotates a VM's key;
+ * `identity`, the key to log in with (the lab's by default), for a VM of another lab.
  */
-export function onVm(vm: LabVm, command: string, knownHosts = join(LAB_DIR, "known_hosts")): string {
+export function onVm(
+  vm: Pick<LabVm, "port">,
+  command: string,
+  knownHosts = join(LAB_DIR, "known_hosts"),
+  identity = join(LAB_DIR, "id_ed25519"),
+): string {
   return execFileSync(
     "ssh",
     [
@@ -58,7 +64,7 @@ export function onVm(vm: LabVm, command: string, knownHosts = join(LAB_DIR, "kno
       "-o",
       "ServerAliveCountMax=6",
       "-i",
-      join(LAB_DIR, "id_ed25519"),
+      identity,
       "-p",
       String(vm.port),
       "root@127.0.0.1",

@@ -27,10 +27,12 @@ export default defineConfig({
       },
       {
         // e2e files that boot a lab of their own (own dir, ports, stack and state): they run
-        // beside the shared lab's files rather than after them.
+        // beside the shared lab's files rather than after them. (A pool of its own: projects
+        // that share one pool share its one worker on this 2-core machine, one file at a time.)
         test: {
           name: "ownlab",
           include: ["test/ownlab/**/*.test.ts"],
+          pool: "threads",
           fileParallelism: false,
           testTimeout: 1_800_000,
           hookTimeout: 900_000,

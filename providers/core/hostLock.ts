@@ -18,7 +18,7 @@ const HANDED_OVER = "hosttune-handed-over";
  * commit-confirmed change drops the connection (and so this channel) to confirm over a fresh
  * one: told `handover DIR` first, the holder leaves the lock with a detached child that keeps it
  * until that change settles (rolled back) or, confirmed, until the run writes DIR/released after
- * its verify; an hour at most, should the run die.
+ * its verify. Should the run die: ten minutes after the confirm, an hour in all, at most.
  */
 export function holdScript(owner: string, waitSeconds: number, dir = DIR) {
   const lock = `${dir}/host.lock`;
@@ -34,11 +34,11 @@ keeper=
 while read -r cmd arg; do
   [ "$cmd" = handover ] || continue
   printf '%s, for its commit-confirmed change in %s\n' ${owner} "$arg" > ${OWNER}
-  setsid sh -c 'n=0
-while [ $n -lt 3600 ]; do
+  setsid sh -c 'n=0 late=0
+while [ $n -lt 3600 ] && [ $late -lt 600 ]; do
   case "$(cat "$1/state" 2>/dev/null)" in
     applying | armed | rolling-back) ;;
-    confirmed) [ -e "$1/released" ] && break ;;
+    confirmed) [ -e "$1/released" ] && break; late=$((late + 1)) ;;
     *) break ;;
   esac
   n=$((n + 1)); sleep 1

@@ -18,7 +18,8 @@ import {
   removeJournal,
   writeJournal,
 } from "./journal";
-import { CommandTimeout, HostError, run } from "./transport";
+import { warnOnce } from "./engineLog";
+import { CommandTimeout, HostError, run, Unreachable } from "./transport";
 
 export interface Outputs {
   connection: Connection;
@@ -142,7 +143,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       const r = await this.apply(c, d, journaled, before).catch(async (e: Error) => {
         // Killed on the host at its deadline: nothing runs any more, so put back what it had.
         if (e instanceof CommandTimeout && e.stopped)
-          throw new HostError(target(c), `${where}: ${e.reason}${await this.rollback(c, d, before)}`);
+          throw new HostError(target(c), `${where}: ${e.reason}${await this.rollback(c, d, before, !journal)}`);
         if (e instanceof HostError) throw e;
         return { code: -1, stdout: "", stderr: e.message };
       });
@@ -158,7 +159,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
         const what = i >= 0 ? `step ${i}/${steps.length} "${journaled[i].describe}"` : "the step script";
         throw new HostError(
           target(c),
-          `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before)}`,
+          `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before, !journal)}`,
         );
       }
       const after = await this.observe(c, d);
@@ -166,7 +167,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       if (drift.length)
         throw new HostError(
           target(c),
-          `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before)}`,
+          `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before, !journal)}`,
         );
       await run(c, removeJournal(kind, id));
       return { observed: after, recorded, applied: steps };
@@ -187,16 +188,23 @@ export class SpecProvider implements dynamic.ResourceProvider {
     );
   }
 
-  /** Puts back `before`; returns a note for the error message. */
-  private async rollback(c: Connection, d: unknown, before: unknown): Promise<string> {
+  /**
+   * Puts back `before`; returns a note for the error message. Once the host is proven back, the
+   * journal this run wrote goes (`ownJournal`): left behind, it would hand a later create this
+   * run's stale "before". One that an earlier, cut run left stays: `before` is not its original.
+   */
+  private async rollback(c: Connection, d: unknown, before: unknown, ownJournal: boolean): Promise<string> {
+    const back = (o: unknown) => this.spec.plan(this.spec.restore(d, before, o), o, d);
     try {
-      const now = await this.observe(c, d);
-      const steps = this.spec.plan(this.spec.restore(d, before, now), now, d);
-      if (steps.length === 0) return " (the host is as it was before)";
-      const r = await this.apply(c, d, steps, before);
-      return r.code === 0
-        ? " (rolled back to what the host had before)"
-        : ` (rollback failed too: ${hostMessage(r.stderr)}; the next up retries)`;
+      const steps = back(await this.observe(c, d));
+      if (steps.length) {
+        const r = await this.apply(c, d, steps, before);
+        if (r.code !== 0) return ` (rollback failed too: ${hostMessage(r.stderr)}; the next up retries)`;
+        if (back(await this.observe(c, d)).length)
+          return " (the rollback ran, but the host is not as it was before; the next up retries)";
+      }
+      if (ownJournal) await run(c, removeJournal(this.spec.kind, this.spec.id(d)));
+      return steps.length ? " (rolled back to what the host had before)" : " (the host is as it was before)";
     } catch (e) {
       return ` (rollback failed too: ${(e as Error).message}; the next up retries)`;
     }
@@ -254,6 +262,11 @@ export class SpecProvider implements dynamic.ResourceProvider {
       // connection (or to fail on, for that host alone), never a refresh that stops the fleet.
       if (!(e instanceof HostError)) throw e;
       drift = [e.message];
+      // Named in the run's diagnostics too, once per host: a fleet's preview lists who is down.
+      if (e instanceof Unreachable)
+        await warnOnce(
+          `${e.host} is unreachable: its resources show as changes until it answers, and up fails for it alone`,
+        );
     }
     return {
       id,

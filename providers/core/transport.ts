@@ -182,6 +182,8 @@ async function dial(c: Connection): Promise<NodeSSH> {
 }
 
 class HostKeyMismatch extends HostError {}
+/** No SSH connection could be made at all (down, no route, refused, timed out). */
+export class Unreachable extends HostError {}
 const FATAL = /authentication|All configured authentication methods failed/i;
 
 /**
@@ -216,7 +218,7 @@ async function connectWithRetry(c: Connection): Promise<Pooled> {
     }
   }
   if (last instanceof HostError) throw last;
-  throw new HostError(
+  throw new Unreachable(
     target(c),
     `cannot connect over SSH after ${c.dialErrorLimit} attempt(s): ${(last as Error)?.message ?? last}. Check host, port, user and credentials`,
   );

@@ -15,7 +15,12 @@ import { defineSpec } from "../../providers/core/spec";
 import { closeAll } from "../../providers/core/transport";
 import { type Sshd, startSshd } from "./sshd";
 
-const schema = z.object({ path: z.string(), content: z.string(), holdUntil: z.string().optional() });
+const schema = z.object({
+  path: z.string(),
+  content: z.string(),
+  holdUntil: z.string().optional(),
+  failAfterWrite: z.boolean().optional(),
+});
 type D = z.infer<typeof schema>;
 type O = { content: string | null };
 const toy = defineSpec<D, O, O, z.input<typeof schema>>(
@@ -34,7 +39,9 @@ const toy = defineSpec<D, O, O, z.input<typeof schema>>(
     plan: (t, o, d) => {
       const steps = fileSteps(d.path, t.content, o.content);
       const hold = { describe: "hold", run: sh`while [ ! -e ${d.holdUntil ?? ""} ]; do sleep 0.1; done` };
-      return steps.length && d.holdUntil && t.content === d.content ? [...steps, hold] : steps;
+      const fail = { describe: "fail", run: sh`exit 3` };
+      if (!steps.length || t.content !== d.content) return steps;
+      return [...steps, ...(d.holdUntil ? [hold] : []), ...(d.failAfterWrite ? [fail] : [])];
     },
     drift: (t, o) => (t.content === o.content ? [] : [{ field: "content", asked: t.content, got: o.content }]),
   },
@@ -87,5 +94,21 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
       /timed out after 2s; the remote command was killed \(rolled back to what the host had before\)/,
     );
     expect(readFileSync(path, "utf8")).toBe("theirs\n");
+  });
+
+  // Left behind, the journal would give a later create (another stack, say) this run's "before".
+  it("a failed change rolled back leaves no journal: the host is as it was, and nothing is pending", async () => {
+    const p = new SpecProvider(toy);
+    const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
+    writeFileSync(path, "theirs\n");
+    const failed = await p
+      .create({ connection: sshd.connection, desired: { path, content: "ours\n", failAfterWrite: true } })
+      .then(
+        () => "succeeded",
+        (e: Error) => e.message,
+      );
+    expect(failed).toMatch(/step 2\/2 "fail" failed \(rc \d+\).*\(rolled back to what the host had before\)/);
+    expect(readFileSync(path, "utf8")).toBe("theirs\n");
+    expect(existsSync(journalPath("ToyFile", `toy/${path}`))).toBe(false);
   });
 });

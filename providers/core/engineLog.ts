@@ -1,0 +1,41 @@
+// Warnings shown with the run's diagnostics (as `pulumi.log.warn` does in a program), sent from
+// the dynamic provider's process: the engine starts it with its own address as the first
+// argument, and the SDK's logger is not wired up there. Anywhere else (a unit test): stderr.
+import { createRequire } from "node:module";
+
+interface LogRequest {
+  setSeverity(s: number): void;
+  setMessage(m: string): void;
+}
+interface Engine {
+  log(r: LogRequest, done: () => void): void;
+}
+
+// The SDK's own gRPC and protocol modules, as it resolves them.
+const sdk = createRequire(require.resolve("@pulumi/pulumi/package.json"));
+let engine: Engine | null | undefined;
+const said = new Set<string>();
+
+function connect(): Engine | null {
+  const address = /dynamic-provider[\\/]index\.js$/.test(process.argv[1] ?? "") ? process.argv[2] : undefined;
+  if (!address) return null;
+  const grpc = sdk("@grpc/grpc-js");
+  const { EngineClient } = sdk("./proto/engine_grpc_pb.js");
+  return new EngineClient(address, grpc.credentials.createInsecure());
+}
+
+/** Shows `message` as a warning of this run, once per provider process. */
+export async function warnOnce(message: string): Promise<void> {
+  if (said.has(message)) return;
+  said.add(message);
+  engine ??= connect();
+  if (!engine) {
+    console.error(`warning: ${message}`);
+    return;
+  }
+  const { LogRequest, LogSeverity } = sdk("./proto/engine_pb.js");
+  const r: LogRequest = new LogRequest();
+  r.setSeverity(LogSeverity.WARNING);
+  r.setMessage(message);
+  await new Promise<void>((done) => engine!.log(r, () => done()));
+}

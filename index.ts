@@ -1,7 +1,8 @@
 // The hosttune program: every host in the stack's fleet gets the stack's tuning, as one
 // HostTuning component per host. Exports each host's drift (asked vs got, per resource).
 import * as pulumi from "@pulumi/pulumi";
-import { parseFleet, tuningFor } from "./fleet";
+// Not "./fleet": a dist/fleet.js left by a build from before fleet/ was a folder would shadow it.
+import { parseFleet, tuningFor } from "./fleet/index";
 import { HostTuning } from "./providers/hostTuning";
 
 // Module-level code with named exports: what the SDK's program runner turns into the stack's

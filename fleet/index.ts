@@ -2,7 +2,7 @@
 // credentials, and the tuning every host gets, with per-host overrides.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { type Tuning, tuningSchema } from "./providers/hostTuning";
+import { type Tuning, tuningSchema } from "../providers/hostTuning";
 
 const hostSchema = z
   .object({

@@ -1,8 +1,9 @@
-// The hosttune program: every host in the stack's fleet gets the stack's tuning, as one
-// HostTuning component per host. Exports each host's drift (asked vs got, per resource).
+// The hosttune program: every host in the stack's fleet gets its tuning (the stack's, its
+// groups', its own), as one HostTuning component per host.
+// Exports each host's drift (asked vs got, per resource).
 import * as pulumi from "@pulumi/pulumi";
 // Not "./fleet": a dist/fleet.js left by a build from before fleet/ was a folder would shadow it.
-import { parseFleet, tuningFor } from "./fleet/index";
+import { parseFleet } from "./fleet/index";
 import { HostTuning } from "./providers/hostTuning";
 
 // Module-level code with named exports: what the SDK's program runner turns into the stack's
@@ -11,6 +12,7 @@ function program() {
   const cfg = new pulumi.Config("hosttune");
   const fleet = parseFleet({
     hosts: cfg.requireObject("hosts"),
+    groups: cfg.getObject("groups"),
     tuning: cfg.getObject("tuning"),
     privateKeyPath: cfg.get("privateKeyPath"),
     passwordEnv: cfg.get("passwordEnv"),
@@ -39,7 +41,7 @@ function program() {
       sudoPassword,
       commandTimeout,
     };
-    drift[h.name] = new HostTuning(h.name, { connection, tuning: tuningFor(fleet, h) }).drift;
+    drift[h.name] = new HostTuning(h.name, { connection, tuning: h.tuning }).drift;
   }
   return { drift };
 }

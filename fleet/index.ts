@@ -1,9 +1,12 @@
 // The stack's description of the fleet and its tuning (stack config, zod-validated): hosts,
-// credentials, the tuning every host gets, groups of hosts with tuning of their own, and per-host
-// overrides.
+// credentials, the tuning every host gets, groups of hosts with tuning of their own, per-host
+// overrides, and the rollout in waves.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { layerSchema, type Placed, resolveTuning } from "./groups";
+import { rolloutSchema } from "./rollout";
+
+export { waves } from "./rollout";
 
 const groupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be a group name (A-Z a-z 0-9 _ . -)");
 
@@ -29,6 +32,7 @@ const fleetObject = z
     hosts: z.array(hostSchema).min(1, "needs at least one host"),
     groups: z.record(groupName, groupSchema).default({}),
     tuning: layerSchema.default({}),
+    rollout: rolloutSchema.optional(),
     /** A file holding the SSH private key (the lab's), read by the provider where pulumi runs. */
     privateKeyPath: z.string().optional(),
     /** Environment variables holding the SSH password and the sudo password, read where pulumi runs. */
@@ -59,6 +63,9 @@ export const fleetSchema = fleetObject
       if (names.has(h.name))
         ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name ${h.name}` });
       names.add(h.name);
+    });
+    f.rollout?.canary.forEach((n, j) => {
+      if (!names.has(n)) ctx.addIssue({ code: "custom", path: ["rollout", "canary", j], message: `unknown host ${n}` });
     });
     // Each problem of the merged tunings once, where it was written, with the hosts it affects
     // unless that is all of them.

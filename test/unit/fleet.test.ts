@@ -1,9 +1,9 @@
 // The stack config: groups merged in order and field by field (lists by identity, null
-// removes), config errors once and where they were written, and the real program under
-// Pulumi's mocks: what each resource gets.
+// removes), config errors once and where they were written, waves from the rollout, and the
+// real program under Pulumi's mocks: what each resource gets and what each wave waits for.
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { parseFleet } from "../../fleet";
+import { parseFleet, waves } from "../../fleet";
 
 const host = (name: string, extra: object = {}) => ({ name, host: `10.0.0.${name.length}`, hostKey: "k", ...extra });
 const tuningOf = (raw: object, name = "web1") => parseFleet(raw).hosts.find((h) => h.name === name)!.tuning;
@@ -181,15 +181,43 @@ describe("config errors: once, before any SSH, where they were written", () => {
       hosts: [host("web1", { tuning: { defaultQdsic: {} } })],
       groups: { web: { tuning: { udevRules: { fileName: "90-a.rules" } } } },
       tuning: { udevRules: [rule("90-a.rules"), rule("90-a.rules", "x")] },
+      rollout: { canary: ["web9"] },
     });
     expect(msg).toContain("hosttune:hosts.0.tuning: Unrecognized key(s) in object: 'defaultQdsic'");
     expect(msg).toContain("hosttune:groups.web.tuning.udevRules: Expected array, received object");
     expect(msg).toContain("hosttune:tuning.udevRules.1: same entry as udevRules.0 (udev-90-a.rules): give it once");
   });
+
+  it("a canary that is not a host is an error", () => {
+    expect(errorOf({ hosts: [host("web1")], rollout: { canary: ["web9"] } })).toContain(
+      "hosttune:rollout.canary.0: unknown host web9",
+    );
+  });
+});
+
+describe("waves", () => {
+  const hosts = ["a", "b", "c", "d", "e"].map((name) => ({ name }));
+  const names = (w: { name: string }[][]) => w.map((x) => x.map((h) => h.name));
+
+  it("without a rollout, every host in one wave", () => {
+    expect(names(waves(hosts, undefined))).toEqual([["a", "b", "c", "d", "e"]]);
+  });
+
+  it("the canaries first (in host order), then the others in batches, in host order", () => {
+    expect(names(waves(hosts, { canary: ["d", "b"], batchSize: 2 }))).toEqual([["b", "d"], ["a", "c"], ["e"]]);
+    expect(names(waves(hosts, { canary: ["c"] }))).toEqual([["c"], ["a", "b", "d", "e"]]);
+    expect(names(waves(hosts, { canary: [], batchSize: 3 }))).toEqual([
+      ["a", "b", "c"],
+      ["d", "e"],
+    ]);
+    expect(names(waves(hosts, { canary: ["a", "b", "c", "d", "e"], batchSize: 1 }))).toEqual([
+      ["a", "b", "c", "d", "e"],
+    ]);
+  });
 });
 
 describe("the program under Pulumi's mocks", () => {
-  it("each resource gets the validated tuning of its host", async () => {
+  it("each resource gets the validated tuning of its host; each wave's HostTunings depend on every resource of the wave before", async () => {
     const config = {
       hosts: [
         host("vm1"),
@@ -198,9 +226,10 @@ describe("the program under Pulumi's mocks", () => {
       ],
       groups: { web: { tuning: { udevRules: [rule("91-web.rules")] } } },
       tuning: { defaultQdisc: { qdisc: "noqueue" }, udevRules: [rule("90-a.rules")] },
+      rollout: { canary: ["vm2"], batchSize: 1 },
       privateKeyPath: "/nonexistent/key",
     };
-    const registered: { urn: string; type: string; name: string; parent: string }[] = [];
+    const registered: { urn: string; type: string; name: string; parent: string; deps: string[] }[] = [];
     const inputs = new Map<string, { desired?: unknown }>();
     await pulumi.runtime.setMocks(
       {
@@ -217,7 +246,7 @@ describe("the program under Pulumi's mocks", () => {
     pulumi.runtime.setAllConfig(
       Object.fromEntries(Object.entries(config).map(([k, v]) => [`hosttune:${k}`, JSON.stringify(v)])),
     );
-    // What reaches the engine: the registration requests and the URNs given back.
+    // What reaches the engine: the registration requests (their dependencies) and the URNs given back.
     type Req = Record<string, () => unknown>;
     const monitor = pulumi.runtime.getMonitor() as unknown as {
       registerResource(req: Req, cb: (err: unknown, resp?: { getUrn(): string }) => void): void;
@@ -231,6 +260,7 @@ describe("the program under Pulumi's mocks", () => {
             type: req.getType() as string,
             name: req.getName() as string,
             parent: req.getParent() as string,
+            deps: req.getDependenciesList() as string[],
           });
         cb(err, resp);
       });
@@ -254,5 +284,11 @@ describe("the program under Pulumi's mocks", () => {
     }
     expect(childrenOf("vm2").map((c) => c.name)).toContain("vm2-udev-91-web.rules");
     expect(inputs.get("vm3-default-qdisc")?.desired).toMatchObject({ qdisc: "fq" });
+    // Waves: [vm2], [vm1], [vm3]. A wave's HostTunings depend on every resource of the wave before
+    // (the SDK expands a component to its resources); their resources wait for them as their parent.
+    const urns = (name: string) => new Set(childrenOf(name).map((c) => c.urn));
+    expect(component("vm2").deps).toEqual([]);
+    expect(new Set(component("vm1").deps)).toEqual(urns("vm2"));
+    expect(new Set(component("vm3").deps)).toEqual(urns("vm1"));
   });
 });

@@ -91,7 +91,8 @@ function mergeLayers(layers: Layer[]): Value {
 
 /**
  * Where to report a problem at `path` of a merged tuning: under the layer (`at`: its config
- * path) that gave the deepest part of that path, the later one when two give as much.
+ * path) that gave the deepest part of that path, or removed it with null, the later one when
+ * two give as much.
  */
 function sourceOf(layers: Placed[], merged: Value, path: Path): Path {
   const [key, ...rest] = path;
@@ -114,7 +115,11 @@ function sourceOf(layers: Placed[], merged: Value, path: Path): Path {
     let depth = 0;
     for (const p of tail) {
       v = isObject(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[p] : undefined;
-      if (v === undefined || v === null) break;
+      if (v === undefined) break;
+      if (v === null) {
+        depth = tail.length;
+        break;
+      }
       depth++;
     }
     if (depth >= best.depth) best = { depth, path: [...prefix, ...tail] };

@@ -172,8 +172,10 @@ describe("config errors: once, before any SSH, where they were written", () => {
       hosts: [host("web1", { tuning: { udevRules: [rule("95-b.rules"), { fileName: "90-a.rules", content: null }] } })],
       tuning: { udevRules: [rule("90-a.rules")] },
     });
-    // The merged entry has neither content nor rules: the field the stack gave, that the host removed.
-    expect(msg).toContain("hosttune:tuning.udevRules.0.content: give exactly one of content or rules");
+    // The merged entry has neither content nor rules: the host removed the content the stack gave.
+    expect(msg).toBe(
+      "invalid hosttune stack config:\n  hosttune:hosts.0.tuning.udevRules.1.content: give exactly one of content or rules",
+    );
   });
 
   it("a layer's shape is checked as written: unknown keys, a list where one is due, duplicate entries", () => {

@@ -67,18 +67,17 @@ export const fleetSchema = fleetObject
     f.rollout?.canary.forEach((n, j) => {
       if (!names.has(n)) ctx.addIssue({ code: "custom", path: ["rollout", "canary", j], message: `unknown host ${n}` });
     });
-    // Each problem of the merged tunings once, where it was written, with the hosts it affects
-    // unless that is all of them.
+    // Each problem once, where it was written (an unknown group where it is first listed), with
+    // the hosts it concerns unless that is all of them.
+    const unknownGroups = new Map<string, { path: (string | number)[]; hosts: string[] }>();
     const problems = new Map<string, { path: (string | number)[]; message: string; hosts: string[] }>();
     f.hosts.forEach((h, i) => {
       const unknown = h.groups.filter((g) => !Object.hasOwn(f.groups, g));
-      unknown.forEach((g) =>
-        ctx.addIssue({
-          code: "custom",
-          path: ["hosts", i, "groups", h.groups.indexOf(g)],
-          message: `unknown group ${g} (hosttune:groups has ${Object.keys(f.groups).join(", ") || "none"})`,
-        }),
-      );
+      for (const g of unknown) {
+        const u = unknownGroups.get(g) ?? { path: ["hosts", i, "groups", h.groups.indexOf(g)], hosts: [] };
+        u.hosts.push(h.name);
+        unknownGroups.set(g, u);
+      }
       if (unknown.length) return;
       for (const { path, message } of resolveTuning(layersOf(f, i)).problems) {
         const key = `${path.join(".")}\0${message}`;
@@ -87,6 +86,12 @@ export const fleetSchema = fleetObject
         problems.set(key, p);
       }
     });
+    for (const [g, { path, hosts }] of unknownGroups)
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `unknown group ${g} (hosttune:groups has ${Object.keys(f.groups).join(", ") || "none"})${hosts.length > 1 ? `; hosts ${listed(hosts)} list it` : ""}`,
+      });
     for (const { path, message, hosts } of problems.values())
       ctx.addIssue({
         code: "custom",

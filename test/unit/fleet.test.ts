@@ -147,6 +147,11 @@ describe("config errors: once, before any SSH, where they were written", () => {
     expect(msg).toBe(
       "invalid hosttune stack config:\n  hosttune:hosts.0.groups.1: unknown group dbb (hosttune:groups has web, db)",
     );
+    // Once, however many hosts list it.
+    const many = errorOf({ hosts: ["a", "b", "c"].map((n) => host(n, { groups: ["dbb"] })), groups: { web: {} } });
+    expect(many).toBe(
+      "invalid hosttune stack config:\n  hosttune:hosts.0.groups.0: unknown group dbb (hosttune:groups has web); hosts a, b, c list it",
+    );
   });
 
   it("a bad value is reported at the layer that gave it, once, with the hosts it affects unless all", () => {

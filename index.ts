@@ -1,7 +1,9 @@
-// The hosttune program: every host in the stack's fleet gets the stack's tuning, as one
-// HostTuning component per host. Exports each host's drift (asked vs got, per resource).
+// The hosttune program: every host in the stack's fleet gets its tuning (the stack's, its
+// groups', its own), as one HostTuning component per host, rolled out in the stack's waves.
+// Exports each host's drift (asked vs got, per resource).
 import * as pulumi from "@pulumi/pulumi";
-import { parseFleet, tuningFor } from "./fleet";
+// Not "./fleet": a dist/fleet.js left by a build from before fleet/ was a folder would shadow it.
+import { parseFleet, waves } from "./fleet/index";
 import { HostTuning } from "./providers/hostTuning";
 
 // Module-level code with named exports: what the SDK's program runner turns into the stack's
@@ -10,7 +12,9 @@ function program() {
   const cfg = new pulumi.Config("hosttune");
   const fleet = parseFleet({
     hosts: cfg.requireObject("hosts"),
+    groups: cfg.getObject("groups"),
     tuning: cfg.getObject("tuning"),
+    rollout: cfg.getObject("rollout"),
     privateKeyPath: cfg.get("privateKeyPath"),
     passwordEnv: cfg.get("passwordEnv"),
     sudoPasswordEnv: cfg.get("sudoPasswordEnv"),
@@ -21,25 +25,30 @@ function program() {
   const password = cfg.getSecret("password");
   const sudoPassword = cfg.getSecret("sudoPassword");
 
-  const drift: Record<string, pulumi.Output<Record<string, string[]>>> = {};
-  for (const h of fleet.hosts) {
-    const { host, port, user, hostKey, knownHostsFile } = h;
-    const connection = {
-      host,
-      port,
-      user,
-      hostKey,
-      knownHostsFile,
-      privateKey,
-      privateKeyPath,
-      passwordEnv,
-      sudoPasswordEnv,
-      password,
-      sudoPassword,
-      commandTimeout,
-    };
-    drift[h.name] = new HostTuning(h.name, { connection, tuning: tuningFor(fleet, h) }).drift;
+  const tunings: Record<string, HostTuning> = {};
+  let previous: HostTuning[] = [];
+  for (const wave of waves(fleet.hosts, fleet.rollout)) {
+    previous = wave.map((h) => {
+      const { host, port, user, hostKey, knownHostsFile } = h;
+      const connection = {
+        host,
+        port,
+        user,
+        hostKey,
+        knownHostsFile,
+        privateKey,
+        privateKeyPath,
+        passwordEnv,
+        sudoPasswordEnv,
+        password,
+        sudoPassword,
+        commandTimeout,
+      };
+      // A wave starts when every resource of the wave before is done, and not at all if one failed.
+      return (tunings[h.name] = new HostTuning(h.name, { connection, tuning: h.tuning }, { dependsOn: previous }));
+    });
   }
+  const drift = Object.fromEntries(fleet.hosts.map((h) => [h.name, tunings[h.name].drift]));
   return { drift };
 }
 

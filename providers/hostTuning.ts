@@ -7,7 +7,7 @@ import { catalog } from "./catalog";
 import type { ConnectionArgs, HostResource, InputsOf, TuningEntry } from "./core/resource";
 import type { ResourceSpec } from "./core/spec";
 
-type Kind = (typeof catalog)[number];
+export type Kind = (typeof catalog)[number];
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type EntryOf<C, Item> = C extends {
@@ -41,13 +41,16 @@ export interface HostTuningArgs {
   tuning: TuningArgs;
 }
 
-/** Names a child from its item: with the schema's defaults when the item is plain, else as given. */
-function childName(entry: TuningEntry<unknown, string, boolean>, schema: z.ZodTypeAny, item: unknown, i: number) {
-  const parsed = schema.safeParse(item);
+/**
+ * An item's identity on its host, the name suffix of its resource: with the schema's defaults
+ * when the item is plain and valid, else as given; undefined when it has none.
+ */
+export function entryName(kind: Kind, item: unknown): string | undefined {
+  const parsed = kind.spec.schema.safeParse(item);
   try {
-    return entry.name(parsed.success ? parsed.data : item);
+    return (kind.tuning as TuningEntry<unknown, string, boolean>).name(parsed.success ? parsed.data : item);
   } catch {
-    return String(i);
+    return undefined;
   }
 }
 
@@ -71,7 +74,7 @@ export class HostTuning extends pulumi.ComponentResource {
       const entry = C.tuning as TuningEntry<unknown, string, boolean>;
       const items = entry.many ? (value as unknown[]) : [value];
       items.forEach((item, i) => {
-        const suffix = childName(entry, C.spec.schema, item, i);
+        const suffix = entryName(C, item) ?? String(i);
         const Ctor = C as unknown as new (
           n: string,
           a: object,

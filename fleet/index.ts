@@ -1,0 +1,125 @@
+// The stack's description of the fleet and its tuning (stack config, zod-validated): hosts,
+// credentials, the tuning every host gets, groups of hosts with tuning of their own, per-host
+// overrides, and the rollout in waves.
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { layerSchema, type Placed, resolveTuning } from "./groups";
+import { rolloutSchema } from "./rollout";
+
+export { waves } from "./rollout";
+
+const groupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be a group name (A-Z a-z 0-9 _ . -)");
+
+const hostSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be a short lowercase name (used in resource names)"),
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z.string().default("root"),
+    hostKey: z.string().optional(),
+    knownHostsFile: z.string().optional(),
+    /** Groups whose tuning this host gets, merged in this order over the stack's. */
+    groups: z.array(groupName).default([]),
+    /** The host's own tuning, merged last. */
+    tuning: layerSchema.default({}),
+  })
+  .strict();
+
+const groupSchema = z.object({ tuning: layerSchema.default({}) }).strict();
+
+const fleetObject = z
+  .object({
+    hosts: z.array(hostSchema).min(1, "needs at least one host"),
+    groups: z.record(groupName, groupSchema).default({}),
+    tuning: layerSchema.default({}),
+    rollout: rolloutSchema.optional(),
+    /** A file holding the SSH private key (the lab's), read by the provider where pulumi runs. */
+    privateKeyPath: z.string().optional(),
+    /** Environment variables holding the SSH password and the sudo password, read where pulumi runs. */
+    passwordEnv: z.string().optional(),
+    sudoPasswordEnv: z.string().optional(),
+    /** Seconds a change's commands may run on a host before they are killed and rolled back (300). */
+    commandTimeout: z.number().int().min(1).max(86_400).optional(),
+  })
+  .strict();
+
+/** A host's layers in merge order, each with its config path (for error messages). */
+function layersOf(f: z.output<typeof fleetObject>, i: number): Placed[] {
+  const h = f.hosts[i];
+  return [
+    { at: ["tuning"], layer: f.tuning },
+    ...h.groups.map((g) => ({ at: ["groups", g, "tuning"], layer: f.groups[g].tuning })),
+    { at: ["hosts", i, "tuning"], layer: h.tuning },
+  ];
+}
+
+const listed = (names: string[]) =>
+  names.length > 5 ? `${names.slice(0, 5).join(", ")} and ${names.length - 5} more` : names.join(", ");
+
+export const fleetSchema = fleetObject
+  .superRefine((f, ctx) => {
+    const names = new Set<string>();
+    f.hosts.forEach((h, i) => {
+      if (names.has(h.name))
+        ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name ${h.name}` });
+      names.add(h.name);
+    });
+    f.rollout?.canary.forEach((n, j) => {
+      if (!names.has(n)) ctx.addIssue({ code: "custom", path: ["rollout", "canary", j], message: `unknown host ${n}` });
+    });
+    // Each problem once, where it was written (an unknown group where it is first listed), with
+    // the hosts it concerns unless that is all of them.
+    const unknownGroups = new Map<string, { path: (string | number)[]; hosts: string[] }>();
+    const problems = new Map<string, { path: (string | number)[]; message: string; hosts: string[] }>();
+    f.hosts.forEach((h, i) => {
+      const unknown = h.groups.filter((g) => !Object.hasOwn(f.groups, g));
+      for (const g of unknown) {
+        const u = unknownGroups.get(g) ?? { path: ["hosts", i, "groups", h.groups.indexOf(g)], hosts: [] };
+        u.hosts.push(h.name);
+        unknownGroups.set(g, u);
+      }
+      if (unknown.length) return;
+      for (const { path, message } of resolveTuning(layersOf(f, i)).problems) {
+        const key = `${path.join(".")}\0${message}`;
+        const p = problems.get(key) ?? { path, message, hosts: [] };
+        p.hosts.push(h.name);
+        problems.set(key, p);
+      }
+    });
+    for (const [g, { path, hosts }] of unknownGroups)
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: `unknown group ${g} (hosttune:groups has ${Object.keys(f.groups).join(", ") || "none"})${hosts.length > 1 ? `; hosts ${listed(hosts)} list it` : ""}`,
+      });
+    for (const { path, message, hosts } of problems.values())
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message:
+          path[0] === "hosts" || hosts.length === f.hosts.length
+            ? message
+            : `${message} (in the tuning of ${hosts.length > 1 ? "hosts" : "host"} ${listed(hosts)})`,
+      });
+  })
+  // Each host with its merged tuning, checked above: what its HostTuning gets.
+  .transform((f) => ({
+    ...f,
+    hosts: f.hosts.map((h, i) => ({
+      ...h,
+      tuning: resolveTuning(layersOf(f, i)).tuning!,
+    })),
+  }));
+
+export type Fleet = z.output<typeof fleetSchema>;
+export type FleetHost = Fleet["hosts"][number];
+
+export function parseFleet(raw: unknown): Fleet {
+  const r = fleetSchema.safeParse(raw);
+  // A RunError is reported once, without a stack trace: the list is the whole message.
+  if (!r.success)
+    throw new pulumi.RunError(
+      `invalid hosttune stack config:\n${r.error.issues.map((i) => `  hosttune:${i.path.join(".")}: ${i.message}`).join("\n")}`,
+    );
+  return r.data;
+}

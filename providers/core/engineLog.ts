@@ -6,9 +6,11 @@ import { createRequire } from "node:module";
 interface LogRequest {
   setSeverity(s: number): void;
   setMessage(m: string): void;
+  setUrn(u: string): void;
 }
 interface Engine {
-  log(r: LogRequest, done: () => void): void;
+  log(r: LogRequest, done: (err: Error | null) => void): void;
+  getRootResource(r: unknown, done: (err: Error | null, res?: { getUrn(): string }) => void): void;
 }
 
 // The SDK's own gRPC and protocol modules, as it resolves them.
@@ -33,9 +35,20 @@ export async function warnOnce(message: string): Promise<void> {
     console.error(`warning: ${message}`);
     return;
   }
-  const { LogRequest, LogSeverity } = sdk("./proto/engine_pb.js");
+  const e = engine;
+  const { GetRootResourceRequest, LogRequest, LogSeverity } = sdk("./proto/engine_pb.js");
+  // On the stack itself: the CLI shows a message of no resource in no view.
+  const root = await new Promise<string>((done) =>
+    e.getRootResource(new GetRootResourceRequest(), (err, res) => done(err ? "" : (res?.getUrn() ?? ""))),
+  );
   const r: LogRequest = new LogRequest();
   r.setSeverity(LogSeverity.WARNING);
   r.setMessage(message);
-  await new Promise<void>((done) => engine!.log(r, () => done()));
+  r.setUrn(root);
+  await new Promise<void>((done) =>
+    e.log(r, (err) => {
+      if (err) console.error(`warning: ${message}`);
+      done();
+    }),
+  );
 }

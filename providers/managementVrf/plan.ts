@@ -235,7 +235,11 @@ if missing; then networkctl reconfigure -- ${vrf} || true; fi
 n=0
 while missing; do
   n=$((n + 1))
-  if [ $n -gt 240 ]; then echo "systemd-networkd did not add, within 120s, the lookup local rule (pref 32765) that VRF "${vrf}"'s .network declares" >&2; exit 1; fi
+  if [ $n -gt 240 ]; then
+    echo "systemd-networkd did not add, within 120s, the lookup local rule (pref 32765)" \
+      "that VRF "${vrf}"'s .network declares" >&2
+    exit 1
+  fi
   sleep 0.5
 done
 for f in -4 -6; do ip $f rule del pref 0 table local 2>/dev/null || true; done`,

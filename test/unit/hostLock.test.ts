@@ -19,6 +19,14 @@ function hold(dir: string, owner: string, wait: number) {
   return { child, exited, locked, out: () => out };
 }
 
+/** The lock is free: a new run takes it (waiting up to 10 s) and lets go. */
+async function expectFree(dir: string, owner: string) {
+  const h = hold(dir, owner, 10);
+  await h.locked;
+  h.child.stdin.end();
+  expect(await h.exited).toBe(0);
+}
+
 describe("host lock (real shell)", () => {
   it("one holder at a time; a wait that runs out names the holder; closing stdin releases", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
@@ -54,10 +62,7 @@ describe("host lock (real shell)", () => {
     writeFileSync(join(token, "state"), "confirmed\n");
     expect(await hold(dir, "run C", 2).exited).toBe(75);
     writeFileSync(join(token, "released"), "");
-    const d = hold(dir, "run D", 10);
-    await d.locked;
-    d.child.stdin.end();
-    expect(await d.exited).toBe(0);
+    await expectFree(dir, "run D");
   }, 30_000);
 
   it("handed over to a change the host rolls back, it is free once the rollback is done", async () => {
@@ -71,9 +76,6 @@ describe("host lock (real shell)", () => {
     expect(await a.exited).toBe(0);
     expect(await hold(dir, "run B", 1).exited).toBe(75);
     writeFileSync(join(token, "state"), "rolled-back\n");
-    const c = hold(dir, "run C", 10);
-    await c.locked;
-    c.child.stdin.end();
-    expect(await c.exited).toBe(0);
+    await expectFree(dir, "run C");
   }, 30_000);
 });

@@ -1,0 +1,38 @@
+// The fleet bench's plot: median wall time against hosts, one line per contender, a panel per
+// operation and round-trip time, drawn by Vega-Lite and rendered to SVG by Vega (no browser).
+import type { Run } from "./fleet";
+
+export async function plotFleet(results: Run[]): Promise<string> {
+  const vega = await import("vega");
+  const vl = await import("vega-lite");
+  const spec = {
+    data: { values: results.map((r) => ({ ...r, panel: `${r.op}, RTT ${r.latencyMs} ms` })) },
+    facet: { column: { field: "panel", type: "nominal", title: null } },
+    spec: {
+      width: 260,
+      height: 220,
+      layer: [
+        {
+          mark: { type: "line", point: true },
+          encoding: {
+            x: { field: "hosts", type: "quantitative", title: "hosts" },
+            y: { aggregate: "median", field: "seconds", type: "quantitative", title: "wall time, median (s)" },
+            color: { field: "contender", type: "nominal" },
+          },
+        },
+        {
+          mark: { type: "rule" },
+          encoding: {
+            x: { field: "hosts", type: "quantitative" },
+            y: { aggregate: "min", field: "seconds", type: "quantitative" },
+            y2: { aggregate: "max", field: "seconds" },
+            color: { field: "contender", type: "nominal" },
+          },
+        },
+      ],
+    },
+    resolve: { scale: { y: "independent" } },
+  };
+  const view = new vega.View(vega.parse(vl.compile(spec as never).spec), { renderer: "none" });
+  return view.toSVG();
+}

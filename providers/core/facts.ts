@@ -1,6 +1,8 @@
 // Facts: everything a resource needs to know about a host, gathered by one script in one
 // round trip. Each fact is a shell fragment; its output and exit code come back by name.
+import type { Connection } from "./connection";
 import { join, raw, sh, type Raw } from "./quote";
+import { connected, type ExecResult, poolKey, run } from "./transport";
 
 export interface Fact {
   rc: number;
@@ -38,4 +40,64 @@ export function fact(facts: Facts, name: string): Fact {
   const f = facts[name];
   if (!f) throw new Error(`probe returned no '${name}' fact (the probe script was cut short)`);
   return f;
+}
+
+interface Pending {
+  facts: Record<string, Raw>;
+  resolve(r: ExecResult & { facts: Facts }): void;
+  reject(e: unknown): void;
+}
+const pending = new Map<string, Pending[]>();
+// Well below one command line's limit (transport's MAX_SCRIPT), quoting included.
+const BATCH_BYTES = 48 * 1024;
+
+/**
+ * Runs facts on the host and returns them parsed. Reads of one host that arrive together share
+ * one script on one channel: a refresh reads every resource of a host at once, and one shell per
+ * host rather than one per resource is most of what separates a fleet's preview from a plain ssh
+ * loop. A batch forms while the host's connection comes up, plus one turn of the event loop.
+ */
+export function readFacts(c: Connection, facts: Record<string, Raw>): Promise<ExecResult & { facts: Facts }> {
+  const key = poolKey(c);
+  return new Promise((resolve, reject) => {
+    let queue = pending.get(key);
+    if (!queue) {
+      pending.set(key, (queue = []));
+      void connected(c)
+        .then(() => new Promise((r) => setImmediate(r)))
+        .then(() => {
+          const batch = pending.get(key)!;
+          pending.delete(key);
+          return flush(c, batch);
+        });
+    }
+    queue.push({ facts, resolve, reject });
+  });
+}
+
+async function flush(c: Connection, batch: Pending[]): Promise<void> {
+  const chunks: { items: Pending[]; script: Raw }[] = [];
+  batch.forEach((p, i) => {
+    const script = factScript(Object.fromEntries(Object.entries(p.facts).map(([n, f]) => [`${i}.${n}`, f])));
+    const last = chunks.at(-1);
+    if (last && last.script.text.length + script.text.length < BATCH_BYTES) {
+      last.items.push(p);
+      last.script = join([last.script, script]);
+    } else chunks.push({ items: [p], script });
+  });
+  await Promise.all(
+    chunks.map(async ({ items, script }) => {
+      try {
+        const r = await run(c, script);
+        const all = parseFacts(r.stdout);
+        for (const p of items) {
+          const i = batch.indexOf(p);
+          const own = Object.entries(all).filter(([n]) => n.startsWith(`${i}.`));
+          p.resolve({ ...r, facts: Object.fromEntries(own.map(([n, f]) => [n.slice(`${i}.`.length), f])) });
+        }
+      } catch (e) {
+        for (const p of items) p.reject(e);
+      }
+    }),
+  );
 }

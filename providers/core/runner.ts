@@ -3,7 +3,7 @@
 // (observe), delete (restore what create recorded, verify).
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { type Connection, connectionSchema, target } from "./connection";
-import { factScript, parseFacts } from "./facts";
+import { readFacts } from "./facts";
 import type { AnySpec, Drift } from "./spec";
 import { applyScript, describeSteps, failedStep, hostMessage, type Step } from "./steps";
 import { applyConfirmed } from "./confirm";
@@ -96,10 +96,10 @@ export class SpecProvider implements dynamic.ResourceProvider {
   private async probe(c: Connection, d: unknown): Promise<{ observed: unknown; journal: Journal | null }> {
     const { kind } = this.spec;
     const id = this.spec.id(d);
-    const r = await run(c, factScript({ ...this.spec.facts(d), [JOURNAL_FACT]: journalFact(kind, id) }));
+    const r = await readFacts(c, { ...this.spec.facts(d), [JOURNAL_FACT]: journalFact(kind, id) });
     if (r.code !== 0)
       throw new HostError(target(c), `${kind} ${id}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`);
-    const facts = parseFacts(r.stdout);
+    const { facts } = r;
     try {
       return { observed: this.spec.observe(facts, d), journal: readJournal(facts, kind, id) };
     } catch (e) {

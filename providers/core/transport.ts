@@ -254,6 +254,14 @@ async function connection(c: Connection): Promise<Pooled> {
   return p;
 }
 
+/** Resolves once the host's pooled connection is up (or has failed: the caller's run reports it). */
+export function connected(c: Connection): Promise<void> {
+  return connection(c).then(
+    () => undefined,
+    () => undefined,
+  );
+}
+
 /**
  * The script under its deadline, on the host: `timeout` runs it in a process group of its own
  * (TERM at the deadline, KILL 5 s later), and a watcher kills that group as soon as our stdin

@@ -6,6 +6,7 @@
 // default qdisc asked is this machine's current one (the runtime sysctl is never written, only
 // the host's sysctl.d file), and udev rules have no trigger (file and `udevadm control --reload`
 // against the host's own udevd).
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -78,4 +79,26 @@ export function fleetStack(
 /** A udev rule file of a host, as the host sees it in /etc/udev/rules.d. */
 export function ruleFile(host: SshdHost, fileName: string): string {
   return join(host.dir, "rules.d", fileName);
+}
+
+/** Starts a command on a host as root with the system's ssh (stdin open: it ends when closed). */
+export function onHost(fleet: SshdFleet, host: SshdHost, command: string): ChildProcess {
+  return spawn(
+    "ssh",
+    [
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      `UserKnownHostsFile=${fleet.knownHostsFile}`,
+      "-o",
+      "LogLevel=ERROR",
+      "-i",
+      fleet.keyPath,
+      "-p",
+      String(host.port),
+      `root@${host.address}`,
+      command,
+    ],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
 }

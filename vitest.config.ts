@@ -15,6 +15,18 @@ export default defineConfig({
     projects: [
       { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
       {
+        // The real CLI on fleets of real sshd hosts on this machine (test/fleet/fleetStack.ts):
+        // no VMs. Files one after another (each starts a fleet); a slow host is a normal host,
+        // so the timeouts are generous.
+        test: {
+          name: "fleet",
+          include: ["test/fleet/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],

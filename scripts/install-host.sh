@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what hosttune's lab and tests need on this machine, only what is missing:
-# Debian packages (QEMU, debootstrap, ssh client, sshd for the transport's unit tests), npm
-# dependencies, the compiled project and the offline Pulumi toolchain. Safe to run again.
+# Debian packages (QEMU, debootstrap, ssh client, sshd for the transport's unit tests and the
+# fleet tests, udev and PostgreSQL for the fleet tests), npm dependencies, the compiled project
+# and the offline Pulumi toolchain. Safe to run again.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 need=()
@@ -10,6 +11,9 @@ for pair in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:d
   # sbin is not on every user's PATH.
   command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
+# The fleet tests: a udevd per sshd host, and a PostgreSQL cluster of their own (a shared backend).
+[ -x /lib/systemd/systemd-udevd ] || need+=(udev)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install: apt-get install ${need[*]}" >&2
   sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo

@@ -112,12 +112,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the project's `pulumi` (bin/pulumi: the real CLI with hosttune's defaults) as a user would. */
-export function pulumi(args: string[], input?: string): Promise<CliResult> {
+/**
+ * Runs the project's `pulumi` (bin/pulumi: the real CLI with hosttune's defaults) as a user would;
+ * `env` over E2E_ENV (another backend, a log of this run's own).
+ */
+export function pulumi(args: string[], input?: string, env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(join(REPO, "bin", "pulumi"), [...args, "--non-interactive"], {
       cwd: REPO,
-      env: { ...process.env, ...E2E_ENV, PULUMI_SKIP_CONFIRMATIONS: "true" },
+      env: { ...process.env, ...E2E_ENV, PULUMI_SKIP_CONFIRMATIONS: "true", ...env },
       stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     child.stdin?.end(input);
@@ -147,11 +150,15 @@ export interface OpOptions {
 
 /** One stack of this project driven through the `pulumi` binary: the verbs the e2e files use. */
 export class CliStack {
-  constructor(readonly name: string) {}
+  /** `env`: given to every command of this stack (see `pulumi`). */
+  constructor(
+    readonly name: string,
+    readonly env: Record<string, string> = {},
+  ) {}
 
   /** `pulumi <verb> --stack NAME ...`; throws with the CLI's output when it fails. */
   async run(args: string[], input?: string): Promise<CliResult> {
-    const r = await pulumi([...args, "--stack", this.name], input);
+    const r = await pulumi([...args, "--stack", this.name], input, this.env);
     if (r.code !== 0)
       throw new Error(
         `pulumi ${args.join(" ")} failed (rc ${r.code}):\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-4000)}`,
@@ -223,12 +230,15 @@ export interface PreviewStep {
   newState?: { inputs?: Record<string, unknown> };
 }
 
-/** A fresh stack of the real program (index.ts) with its config set: `pulumi stack init` + `config set-all`. */
-export async function labStack(name: string, config: object): Promise<CliStack> {
+/**
+ * A fresh stack of the real program (index.ts) with its config set: `pulumi stack init` +
+ * `config set-all`; `env` as for CliStack.
+ */
+export async function labStack(name: string, config: object, env: Record<string, string> = {}): Promise<CliStack> {
   mkdirSync(join(REPO, ".hosttune", "test-state"), { recursive: true });
-  const stack = new CliStack(name);
+  const stack = new CliStack(name, env);
   await stack.remove();
-  await pulumi(["stack", "init", name]).then((r) => {
+  await pulumi(["stack", "init", name], undefined, env).then((r) => {
     if (r.code !== 0) throw new Error(`pulumi stack init ${name}: ${r.stderr}`);
   });
   await stack.setAllConfig(config);

@@ -114,7 +114,8 @@ export const connectionSchema = connectionObject.transform((raw, ctx) => {
     const file = raw.sshConfig === true ? "~/.ssh/config" : raw.sshConfig;
     try {
       const found = sshConfigFor(file, raw.host);
-      const own = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
+      // `host` was the alias: the config's HostName (or the alias itself) is the address.
+      const own = Object.fromEntries(Object.entries(raw).filter(([k, v]) => k !== "host" && v !== undefined));
       // An IdentityFile is a credential: any credential given here wins over it as a whole.
       const { privateKeyPath, proxy, ...where } = found;
       const merged = { ...where, ...(hasLogin(raw) ? {} : { privateKeyPath }), ...(proxy ? { proxy } : {}), ...own };

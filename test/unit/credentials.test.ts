@@ -53,4 +53,23 @@ describe("credential handoff", () => {
     });
     expect(c).toMatchObject({ password: "pw", sudoPassword: "plain", privateKey: "KEY MATERIAL" });
   });
+
+  it("withCredentials resolves the bastion's credentials too, and names its fields", () => {
+    const hop = { port: 22, user: "u", dialErrorLimit: 1, perDialTimeout: 1 };
+    const c = withCredentials({
+      ...hop,
+      host: "h",
+      password: "p",
+      proxy: { ...hop, host: "b", password: handOff("bpw") },
+    });
+    expect(c.proxy).toMatchObject({ host: "b", password: "bpw" });
+    expect(() =>
+      withCredentials({
+        ...hop,
+        host: "h",
+        password: "p",
+        proxy: { ...hop, host: "b", privateKeyPath: "/nonexistent" },
+      }),
+    ).toThrow(/^connection\.proxy\.privateKeyPath \/nonexistent cannot be read here/);
+  });
 });

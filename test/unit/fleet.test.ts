@@ -202,6 +202,39 @@ describe("config errors: once, before any SSH, where they were written", () => {
   });
 });
 
+describe("bastions and ssh config in the stack", () => {
+  const bastion = {
+    host: "10.9.0.1",
+    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJXQQwVKy+tmQ0HYwVk1DUe/cWYcrrPBTHFyBJQt4gfF",
+  };
+
+  it("the stack's proxy and sshConfig reach every host unless it gives its own, or null for none", () => {
+    const f = parseFleet({
+      hosts: [
+        host("web1"),
+        host("web2", { proxy: null, sshConfig: null }),
+        host("web3", { proxy: { host: "10.9.0.2", privateKeyPath: "~/.ssh/b" }, sshConfig: "~/fleet.conf" }),
+      ],
+      proxy: bastion,
+      sshConfig: true,
+    });
+    expect(f.hosts.map((h) => [h.proxy, h.sshConfig])).toEqual([
+      [bastion, true],
+      [undefined, undefined],
+      [{ host: "10.9.0.2", privateKeyPath: "~/.ssh/b" }, "~/fleet.conf"],
+    ]);
+  });
+
+  it("key material for a bastion is refused in plain stack config, named where it was written", () => {
+    expect(errorOf({ hosts: [host("web1", { proxy: { host: "b", password: "x" } })] })).toContain(
+      "hosttune:hosts.0.proxy: Unrecognized key(s) in object: 'password'",
+    );
+    expect(errorOf({ hosts: [host("web1")], proxy: { host: "a b" } })).toContain(
+      "hosttune:proxy.host: must be a host name or IP address",
+    );
+  });
+});
+
 describe("waves", () => {
   const hosts = ["a", "b", "c", "d", "e"].map((name) => ({ name }));
   const names = (w: { name: string }[][]) => w.map((x) => x.map((h) => h.name));
@@ -229,15 +262,16 @@ describe("the program under Pulumi's mocks", () => {
       hosts: [
         host("vm1"),
         host("vm2", { groups: ["web"] }),
-        host("vm3", { tuning: { defaultQdisc: { qdisc: "fq" } } }),
+        host("vm3", { tuning: { defaultQdisc: { qdisc: "fq" } }, proxy: null }),
       ],
+      proxy: { host: "10.9.0.1" },
       groups: { web: { tuning: { udevRules: [rule("91-web.rules")] } } },
       tuning: { defaultQdisc: { qdisc: "noqueue" }, udevRules: [rule("90-a.rules")] },
       rollout: { canary: ["vm2"], batchSize: 1 },
       privateKeyPath: "/nonexistent/key",
     };
     const registered: { urn: string; type: string; name: string; parent: string; deps: string[] }[] = [];
-    const inputs = new Map<string, { desired?: unknown }>();
+    const inputs = new Map<string, { desired?: unknown; connection?: { proxy?: unknown } }>();
     await pulumi.runtime.setMocks(
       {
         newResource: (a) => {
@@ -291,6 +325,9 @@ describe("the program under Pulumi's mocks", () => {
     }
     expect(childrenOf("vm2").map((c) => c.name)).toContain("vm2-udev-91-web.rules");
     expect(inputs.get("vm3-default-qdisc")?.desired).toMatchObject({ qdisc: "fq" });
+    // The stack's bastion, except for the host that says `proxy: null`.
+    expect(inputs.get("vm1-default-qdisc")?.connection?.proxy).toEqual({ host: "10.9.0.1" });
+    expect(inputs.get("vm3-default-qdisc")?.connection?.proxy).toBeUndefined();
     // Waves: [vm2], [vm1], [vm3]. A wave's HostTunings depend on every resource of the wave before
     // (the SDK expands a component to its resources); their resources wait for them as their parent.
     const urns = (name: string) => new Set(childrenOf(name).map((c) => c.urn));

@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { connectionObject, proxySchema } from "../providers/core/connection";
+import { sshConfigFor } from "../providers/core/sshConfig";
 import { layerSchema, type Placed, resolveTuning } from "./groups";
 import { rolloutSchema } from "./rollout";
 
@@ -73,6 +74,34 @@ function layersOf(f: z.output<typeof fleetObject>, i: number): Placed[] {
 const listed = (names: string[]) =>
   names.length > 5 ? `${names.slice(0, 5).join(", ")} and ${names.length - 5} more` : names.join(", ");
 
+/**
+ * Each host's ssh config lookup, tried here so that a problem is reported once, where it was
+ * written (a host's own sshConfig, or the stack's, naming the hosts it fails for), before any
+ * resource is checked. The provider's check resolves it again, for the state.
+ */
+function sshConfigProblems(f: z.output<typeof fleetObject>): { path: (string | number)[]; message: string }[] {
+  const fromStack = new Map<string, string[]>();
+  const own: { path: (string | number)[]; message: string }[] = [];
+  f.hosts.forEach((h, i) => {
+    const file = h.sshConfig === null ? undefined : (h.sshConfig ?? f.sshConfig);
+    if (file === undefined) return;
+    try {
+      sshConfigFor(file === true ? "~/.ssh/config" : file, h.host);
+    } catch (e) {
+      const message = (e as Error).message;
+      if (h.sshConfig !== undefined) own.push({ path: ["hosts", i, "sshConfig"], message });
+      else fromStack.set(message, [...(fromStack.get(message) ?? []), h.name]);
+    }
+  });
+  return [
+    ...own,
+    ...[...fromStack].map(([message, hosts]) => ({
+      path: ["sshConfig"],
+      message: hosts.length === f.hosts.length ? message : `${message} (for ${listed(hosts)})`,
+    })),
+  ];
+}
+
 export const fleetSchema = fleetObject
   .superRefine((f, ctx) => {
     const names = new Set<string>();
@@ -81,6 +110,7 @@ export const fleetSchema = fleetObject
         ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name ${h.name}` });
       names.add(h.name);
     });
+    sshConfigProblems(f).forEach((issue) => ctx.addIssue({ code: "custom", ...issue }));
     f.rollout?.canary.forEach((n, j) => {
       if (!names.has(n)) ctx.addIssue({ code: "custom", path: ["rollout", "canary", j], message: `unknown host ${n}` });
     });

@@ -38,9 +38,7 @@ function namesHost(l: Line, alias: string): boolean {
 /** What the config says for one alias (no ProxyJump: see `sshConfigFor`). */
 function lookup(config: SSHConfig, alias: string, file: string): SshConfigHop & { proxyJump?: string } {
   if (!config.some((l) => namesHost(l, alias)))
-    throw new Error(
-      `no Host block in ${file} names ${alias} (Include is not followed: name it in ${file} itself, or give connection.host)`,
-    );
+    throw new Error(`no Host block in ${file} names ${alias} (Include is not followed: name it in ${file} itself)`);
   const found = config.compute(alias, { ignoreCase: true, matchExec: false });
   const hostName = one(found.hostname);
   const port = one(found.port);

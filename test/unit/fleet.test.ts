@@ -1,6 +1,9 @@
 // The stack config: groups merged in order and field by field (lists by identity, null
 // removes), config errors once and where they were written, waves from the rollout, and the
 // real program under Pulumi's mocks: what each resource gets and what each wave waits for.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parseFleet, waves } from "../../fleet";
@@ -209,20 +212,40 @@ describe("bastions and ssh config in the stack", () => {
   };
 
   it("the stack's proxy and sshConfig reach every host unless it gives its own, or null for none", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "hosttune-sshconfig-")), "config");
+    writeFileSync(file, "Host 10.0.0.*\n  User tuner\n");
     const f = parseFleet({
       hosts: [
         host("web1"),
         host("web2", { proxy: null, sshConfig: null }),
-        host("web3", { proxy: { host: "10.9.0.2", privateKeyPath: "~/.ssh/b" }, sshConfig: "~/fleet.conf" }),
+        host("web3", { proxy: { host: "10.9.0.2", privateKeyPath: "~/.ssh/b" }, sshConfig: file }),
       ],
       proxy: bastion,
-      sshConfig: true,
+      sshConfig: file,
     });
     expect(f.hosts.map((h) => [h.proxy, h.sshConfig])).toEqual([
-      [bastion, true],
+      [bastion, file],
       [undefined, undefined],
-      [{ host: "10.9.0.2", privateKeyPath: "~/.ssh/b" }, "~/fleet.conf"],
+      [{ host: "10.9.0.2", privateKeyPath: "~/.ssh/b" }, file],
     ]);
+  });
+
+  it("an ssh config problem is reported once, where the sshConfig was written, before any resource", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "hosttune-sshconfig-")), "config");
+    writeFileSync(file, "Host web1\n  ProxyJump a,b\nHost web2\n  HostName 10.0.0.3\n");
+    const hosts = [
+      host("web1", { host: "web1" }),
+      host("web2", { host: "web2" }),
+      host("db", { sshConfig: null }),
+      host("db2", { sshConfig: "/nonexistent" }),
+    ];
+    const missing = errorOf({ hosts, sshConfig: "/nonexistent/config" });
+    expect(missing.match(/cannot read \/nonexistent\/config/g)).toHaveLength(1);
+    expect(missing).toContain("hosttune:sshConfig: cannot read /nonexistent/config: ENOENT");
+    expect(missing).toContain("(for web1, web2)");
+    expect(missing).toContain("hosttune:hosts.3.sshConfig: cannot read /nonexistent: ENOENT");
+    const chain = errorOf({ hosts: hosts.slice(0, 3), sshConfig: file });
+    expect(chain).toMatch(/hosttune:sshConfig: ProxyJump a,b for web1 in .* is a chain of 2 jumps.* \(for web1\)$/);
   });
 
   it("key material for a bastion is refused in plain stack config, named where it was written", () => {

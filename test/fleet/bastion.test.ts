@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fleetAddress, type SshdFleet, startSshdFleet } from "../../bench/sshdFleet";
-import { type CliStack, labStack, sshLog } from "../e2e/lab";
+import { type CliStack, labStack, sshLog, upFailure } from "../e2e/lab";
 
 const QDISC = readFileSync("/proc/sys/net/core/default_qdisc", "utf8").trim();
 const FILE = "90-hosttune-default-qdisc.conf";
@@ -46,7 +46,7 @@ describe("a host behind a bastion, through the real CLI", { timeout: 600_000 }, 
     if (fleet) rmSync(fleet.dir, { recursive: true, force: true });
   });
 
-  it("up converges the host through the bastion and a preview reads it through it: one handshake per hop per deployment", async () => {
+  it("up converges the host through the bastion, a preview reads it through it (one handshake per hop per deployment), a wrong bastion pin fails up naming it", async () => {
     const [bastion, host] = fleet.hosts;
     const hops = (entries: { pid: number; host: string; via?: string }[]) => {
       const byPid = new Map<number, string[]>();
@@ -70,6 +70,16 @@ describe("a host behind a bastion, through the real CLI", { timeout: 600_000 }, 
     await stack.preview({ expectNoChanges: true });
     expect(hops(log())).toEqual(oneEach);
     expect([bastion.accepted() - before[0], host.accepted() - before[1]]).toEqual([1, 1]);
+
+    // A wrong pin for the bastion: the next up (which dials with the program's connection) fails
+    // naming the hop and both keys. (The refresh before it reads with the state's.)
+    const wrong = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJXQQwVKy+tmQ0HYwVk1DUe/cWYcrrPBTHFyBJQt4gfF";
+    await stack.setAllConfig({ proxy: { host: bastion.address, port: bastion.port, hostKey: wrong } });
+    expect(await upFailure(stack)).toMatch(
+      new RegExp(
+        `via root@${bastion.address}:${bastion.port}: the bastion's key: .*host key mismatch: the host offered SHA256:\\S+, the pinned hostKey trusts SHA256:`,
+      ),
+    );
 
     await stack.destroy();
     expect(existsSync(join(host.dir, "sysctl.d", FILE))).toBe(false);

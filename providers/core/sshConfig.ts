@@ -35,7 +35,7 @@ function namesHost(l: Line, alias: string): boolean {
   return patterns.length > 0 && glob(patterns, alias);
 }
 
-/** What the config says for one alias (no ProxyJump: see `sshConfigFor`). */
+/** What the config says for one alias; its ProxyJump as written (followed by `sshConfigFor`). */
 function lookup(config: SSHConfig, alias: string, file: string): SshConfigHop & { proxyJump?: string } {
   if (!config.some((l) => namesHost(l, alias)))
     throw new Error(`no Host block in ${file} names ${alias} (Include is not followed: name it in ${file} itself)`);

@@ -15,6 +15,9 @@ function program() {
     groups: cfg.getObject("groups"),
     tuning: cfg.getObject("tuning"),
     rollout: cfg.getObject("rollout"),
+    proxy: cfg.getObject("proxy"),
+    // `true` or a path: config values are strings.
+    sshConfig: cfg.get("sshConfig") === "true" ? true : cfg.get("sshConfig"),
     privateKeyPath: cfg.get("privateKeyPath"),
     passwordEnv: cfg.get("passwordEnv"),
     sudoPasswordEnv: cfg.get("sudoPasswordEnv"),
@@ -29,13 +32,15 @@ function program() {
   let previous: HostTuning[] = [];
   for (const wave of waves(fleet.hosts, fleet.rollout)) {
     previous = wave.map((h) => {
-      const { host, port, user, hostKey, knownHostsFile } = h;
+      const { host, port, user, hostKey, knownHostsFile, proxy, sshConfig } = h;
       const connection = {
         host,
         port,
         user,
         hostKey,
         knownHostsFile,
+        proxy,
+        sshConfig,
         privateKey,
         privateKeyPath,
         passwordEnv,

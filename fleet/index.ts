@@ -3,6 +3,8 @@
 // overrides, and the rollout in waves.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { connectionObject, proxySchema } from "../providers/core/connection";
+import { sshConfigFor } from "../providers/core/sshConfig";
 import { layerSchema, type Placed, resolveTuning } from "./groups";
 import { rolloutSchema } from "./rollout";
 
@@ -10,14 +12,26 @@ export { waves } from "./rollout";
 
 const groupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "must be a group name (A-Z a-z 0-9 _ . -)");
 
+/**
+ * A bastion in stack config: key material stays in the stack's secrets (hosttune:privateKey,
+ * password), which the bastion uses when it has no credentials of its own; references
+ * (privateKeyPath, agentSocketPath, *Env) may be its own.
+ */
+const fleetProxy = proxySchema.omit({ password: true, privateKey: true, privateKeyPassword: true });
+const { sshConfig } = connectionObject.shape;
+
 const hostSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be a short lowercase name (used in resource names)"),
     host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(22),
-    user: z.string().default("root"),
+    // No defaults (the provider's are 22 and root): a field left out may come from the ssh config.
+    port: z.number().int().min(1).max(65535).optional(),
+    user: z.string().optional(),
     hostKey: z.string().optional(),
     knownHostsFile: z.string().optional(),
+    /** Over the stack's; `null`: this host is reached directly. */
+    proxy: fleetProxy.nullable().optional(),
+    sshConfig: sshConfig.unwrap().nullable().optional(),
     /** Groups whose tuning this host gets, merged in this order over the stack's. */
     groups: z.array(groupName).default([]),
     /** The host's own tuning, merged last. */
@@ -33,6 +47,10 @@ const fleetObject = z
     groups: z.record(groupName, groupSchema).default({}),
     tuning: layerSchema.default({}),
     rollout: rolloutSchema.optional(),
+    /** The bastion every host is reached through, unless it gives its own or `proxy: null`. */
+    proxy: fleetProxy.optional(),
+    /** Every host's `host` is an alias in this ssh config, unless it says `sshConfig: null`. */
+    sshConfig,
     /** A file holding the SSH private key (the lab's), read by the provider where pulumi runs. */
     privateKeyPath: z.string().optional(),
     /** Environment variables holding the SSH password and the sudo password, read where pulumi runs. */
@@ -56,6 +74,34 @@ function layersOf(f: z.output<typeof fleetObject>, i: number): Placed[] {
 const listed = (names: string[]) =>
   names.length > 5 ? `${names.slice(0, 5).join(", ")} and ${names.length - 5} more` : names.join(", ");
 
+/**
+ * Each host's ssh config lookup, tried here so that a problem is reported once, where it was
+ * written (a host's own sshConfig, or the stack's, naming the hosts it fails for), before any
+ * resource is checked. The provider's check resolves it again, for the state.
+ */
+function sshConfigProblems(f: z.output<typeof fleetObject>): { path: (string | number)[]; message: string }[] {
+  const fromStack = new Map<string, string[]>();
+  const own: { path: (string | number)[]; message: string }[] = [];
+  f.hosts.forEach((h, i) => {
+    const file = h.sshConfig === null ? undefined : (h.sshConfig ?? f.sshConfig);
+    if (file === undefined) return;
+    try {
+      sshConfigFor(file === true ? "~/.ssh/config" : file, h.host);
+    } catch (e) {
+      const message = (e as Error).message;
+      if (h.sshConfig !== undefined) own.push({ path: ["hosts", i, "sshConfig"], message });
+      else fromStack.set(message, [...(fromStack.get(message) ?? []), h.name]);
+    }
+  });
+  return [
+    ...own,
+    ...[...fromStack].map(([message, hosts]) => ({
+      path: ["sshConfig"],
+      message: hosts.length === f.hosts.length ? message : `${message} (for ${listed(hosts)})`,
+    })),
+  ];
+}
+
 export const fleetSchema = fleetObject
   .superRefine((f, ctx) => {
     const names = new Set<string>();
@@ -64,6 +110,7 @@ export const fleetSchema = fleetObject
         ctx.addIssue({ code: "custom", path: ["hosts", i, "name"], message: `duplicate host name ${h.name}` });
       names.add(h.name);
     });
+    sshConfigProblems(f).forEach((issue) => ctx.addIssue({ code: "custom", ...issue }));
     f.rollout?.canary.forEach((n, j) => {
       if (!names.has(n)) ctx.addIssue({ code: "custom", path: ["rollout", "canary", j], message: `unknown host ${n}` });
     });
@@ -107,6 +154,8 @@ export const fleetSchema = fleetObject
     ...f,
     hosts: f.hosts.map((h, i) => ({
       ...h,
+      proxy: h.proxy === null ? undefined : (h.proxy ?? f.proxy),
+      sshConfig: h.sshConfig === null ? undefined : (h.sshConfig ?? f.sshConfig),
       tuning: resolveTuning(layersOf(f, i)).tuning!,
     })),
   }));

@@ -45,12 +45,12 @@ export function isReference(value: unknown): boolean {
 export function resolveCredential(field: string, value: string): string {
   if (!isReference(value)) return value;
   const ref = value.slice(PREFIX.length);
-  if (!/^[0-9a-f]{32}$/.test(ref)) throw new Error(`connection.${field} is not a valid credential reference`);
+  if (!/^[0-9a-f]{32}$/.test(ref)) throw new Error(`${field} is not a valid credential reference`);
   try {
     return readFileSync(join(dir(), ref), "utf8");
   } catch {
     throw new Error(
-      `connection.${field} was handed over on another machine (credentials are kept out of ` +
+      `${field} was handed over on another machine (credentials are kept out of ` +
         "Pulumi's engine and state): run `pulumi up` here so the program hands it over again",
     );
   }
@@ -63,12 +63,14 @@ const FROM_ENV = {
 } as const;
 
 /**
- * The connection with every credential reference replaced by its value: handed-over values,
- * the environment variables named by *Env fields, and privateKeyPath read.
+ * The connection (and its bastion's) with every credential reference replaced by its value:
+ * handed-over values, the environment variables named by *Env fields, and privateKeyPath read.
+ * `at` names the connection in errors.
  */
-export function withCredentials(c: Connection): Connection {
+export function withCredentials(c: Connection, at = "connection"): Connection {
   const out = { ...c };
-  for (const f of CREDENTIAL_FIELDS) if (out[f] !== undefined) out[f] = resolveCredential(f, out[f]!);
+  for (const f of CREDENTIAL_FIELDS) if (out[f] !== undefined) out[f] = resolveCredential(`${at}.${f}`, out[f]!);
+  if (out.proxy) out.proxy = withCredentials(out.proxy, `${at}.proxy`);
   for (const [ref, f] of Object.entries(FROM_ENV) as [
     keyof typeof FROM_ENV,
     (typeof FROM_ENV)[keyof typeof FROM_ENV],
@@ -76,7 +78,7 @@ export function withCredentials(c: Connection): Connection {
     const name = out[ref];
     if (name === undefined || out[f] !== undefined) continue;
     const value = process.env[name];
-    if (value === undefined) throw new Error(`connection.${ref}: ${name} is not set in the environment of pulumi`);
+    if (value === undefined) throw new Error(`${at}.${ref}: ${name} is not set in the environment of pulumi`);
     out[f] = value;
   }
   if (out.privateKeyPath && out.privateKey === undefined) {
@@ -84,7 +86,7 @@ export function withCredentials(c: Connection): Connection {
     try {
       out.privateKey = readFileSync(path, "utf8");
     } catch (e) {
-      throw new Error(`connection.privateKeyPath ${path} cannot be read here: ${(e as Error).message}`);
+      throw new Error(`${at}.privateKeyPath ${path} cannot be read here: ${(e as Error).message}`);
     }
   }
   return out;

@@ -4,32 +4,34 @@
 // its spec, so its arguments are derived from the kind's zod schema and never written twice.
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
-import type { Connection } from "./connection";
+import type { z } from "zod";
+import type { Connection, connectionSchema, proxySchema } from "./connection";
 import { CREDENTIAL_FIELDS, handOff } from "./credentials";
 import { shim } from "./shim";
 import type { ResourceSpec } from "./spec";
 
-/**
- * @pulumi/command's `remote.Connection` (the same object a `remote.Command` takes), plus what
- * hosttune adds: a known_hosts file to verify the host key against, and a password for sudo.
- */
-export type ConnectionArgs = command.types.input.remote.ConnectionArgs & {
-  /** known_hosts file to verify the host key against when no hostKey is pinned. */
-  knownHostsFile?: pulumi.Input<string>;
-  /** Password for sudo when user is not root; without it sudo must not ask (NOPASSWD). */
-  sudoPassword?: pulumi.Input<string>;
-  /** A private key file on the machine running pulumi, read there: the key never enters Pulumi. */
-  privateKeyPath?: pulumi.Input<string>;
-  /** Environment variables of the process running pulumi that hold these secrets (read there). */
-  passwordEnv?: pulumi.Input<string>;
-  privateKeyPasswordEnv?: pulumi.Input<string>;
-  sudoPasswordEnv?: pulumi.Input<string>;
-  /** Seconds a change's commands may run on the host before they are killed and rolled back (300). */
-  commandTimeout?: pulumi.Input<number>;
-};
-
 /** Each field of a schema's input type as a Pulumi input. */
 export type InputsOf<I> = { [K in keyof I]: pulumi.Input<I[K]> };
+
+type CommandConnection = command.types.input.remote.ConnectionArgs;
+type CommandProxy = command.types.input.remote.ProxyConnectionArgs;
+/** What hosttune adds to one of @pulumi/command's connection types: the schema's other fields. */
+type Additions<Ours, Theirs> = InputsOf<Omit<Ours, keyof Theirs>>;
+
+/**
+ * @pulumi/command's `remote.ProxyConnection` (a bastion), plus hosttune's additions from the
+ * schema: its host key checked like the target's (knownHostsFile), privateKeyPath and the *Env
+ * indirections.
+ */
+export type ProxyArgs = CommandProxy & Additions<z.input<typeof proxySchema>, CommandProxy>;
+
+/**
+ * @pulumi/command's `remote.Connection` (the same object a `remote.Command` takes), plus what
+ * hosttune's schema adds: a known_hosts file, a password for sudo, credentials by reference,
+ * the command timeout, `sshConfig`, and a `proxy` with hosttune's additions too.
+ */
+export type ConnectionArgs = Omit<CommandConnection, "proxy"> &
+  Additions<z.input<typeof connectionSchema>, CommandConnection> & { proxy?: pulumi.Input<ProxyArgs> };
 
 /** A resource's arguments: the connection, and the desired state as the kind's schema takes it. */
 export type HostArgs<I> = { connection: pulumi.Input<ConnectionArgs> } & InputsOf<I>;
@@ -38,14 +40,19 @@ export type HostArgs<I> = { connection: pulumi.Input<ConnectionArgs> } & InputsO
  * The connection as the engine sees it: every credential handed over to the provider outside
  * the engine (core/credentials.ts) and replaced by a reference, marked secret all the same.
  */
-function handedOver(c: pulumi.Input<ConnectionArgs>): pulumi.Input<ConnectionArgs> {
-  const swap = <T extends object>(v: T, ref: (x: pulumi.Input<string>) => unknown): T => {
-    const out: Record<string, unknown> = { ...(v as Record<string, unknown>) };
+function handedOver<C extends ConnectionArgs | ProxyArgs>(c: pulumi.Input<C>): pulumi.Input<C> {
+  const swap = (v: C, ref: (x: pulumi.Input<string>) => unknown): C => {
+    const out: Record<string, unknown> = { ...v };
     for (const k of CREDENTIAL_FIELDS) if (out[k] !== undefined) out[k] = ref(out[k] as pulumi.Input<string>);
-    return out as T;
+    // The bastion's credentials are handed over (and secret) like the target's.
+    if (out.proxy !== undefined) out.proxy = handedOver(out.proxy as pulumi.Input<ProxyArgs>);
+    return out as C;
   };
-  if (pulumi.Output.isInstance(c)) return pulumi.secret(c.apply((v) => swap(v, (x) => handOff(x as string))));
-  return swap(c as ConnectionArgs, (x) => pulumi.secret(pulumi.output(x).apply(handOff)));
+  if (pulumi.Output.isInstance(c))
+    return pulumi.secret(
+      c.apply((v) => pulumi.output(swap(v as C, (x) => handOff(x as string))) as pulumi.Output<C>),
+    ) as pulumi.Output<C>;
+  return swap(c as C, (x) => pulumi.secret(pulumi.output(x).apply(handOff)));
 }
 
 export abstract class HostResource<D, O> extends pulumi.dynamic.Resource {

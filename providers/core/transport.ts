@@ -3,7 +3,7 @@
 // verified, bounded connect retries, a cap on concurrent channels, sudo for non-root users.
 import { createHmac, randomBytes } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
-import { PassThrough } from "node:stream";
+import { type Duplex, PassThrough } from "node:stream";
 import { NodeSSH } from "node-ssh";
 import { type Connection, target } from "./connection";
 import { fingerprint, hostKeyAlgorithms, knownHostsPath, knownKeys, parseKeyLine, type PublicKey } from "./knownHosts";
@@ -140,7 +140,8 @@ function trustedKeys(c: Connection): { keys: PublicKey[]; revoked: PublicKey[]; 
   return { keys: trusted, revoked, source: file };
 }
 
-async function dial(c: Connection): Promise<NodeSSH> {
+/** `sock`: a channel the bastion opened to the target, which the handshake runs over. */
+async function dial(c: Connection, sock?: Duplex): Promise<NodeSSH> {
   const { keys, revoked, source } = trustedKeys(c);
   let offered: Buffer | undefined;
   const ssh = new NodeSSH();
@@ -148,6 +149,7 @@ async function dial(c: Connection): Promise<NodeSSH> {
     await ssh.connect({
       host: c.host,
       port: c.port,
+      sock,
       username: c.user,
       password: c.password,
       privateKey: c.privateKey,
@@ -196,10 +198,42 @@ function logHandshake(c: Connection): void {
   try {
     appendFileSync(
       file,
-      JSON.stringify({ pid: process.pid, host: c.host, port: c.port, user: c.user, at: Date.now() }) + "\n",
+      JSON.stringify({
+        pid: process.pid,
+        host: c.host,
+        port: c.port,
+        user: c.user,
+        via: c.proxy && target(c.proxy),
+        at: Date.now(),
+      }) + "\n",
     );
   } catch (e) {
     console.error(`hosttune: cannot append to HOSTTUNE_SSH_LOG ${file}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The bastion's pooled connection (one handshake per deployment, whatever the number of targets
+ * behind it); its failure is the target's, saying which hop failed.
+ */
+async function bastion(c: Connection): Promise<Pooled> {
+  try {
+    return await connection(c.proxy!);
+  } catch (e) {
+    if (e instanceof HostKeyMismatch) throw new HostKeyMismatch(target(c), `the bastion's key: ${e.message}`);
+    throw new Unreachable(target(c), `the bastion is unreachable: ${(e as Error).message}`);
+  }
+}
+
+/** A direct-tcpip channel from the bastion to the target; a refusal is retried like a failed dial. */
+async function tunnel(c: Connection): Promise<Duplex> {
+  const via = await bastion(c);
+  try {
+    return await via.ssh.forwardOut("127.0.0.1", 0, c.host, c.port);
+  } catch (e) {
+    throw new Error(
+      `the bastion ${target(c.proxy!)} could not open a connection to ${c.host}:${c.port}: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -207,7 +241,7 @@ async function connectWithRetry(c: Connection): Promise<Pooled> {
   let last: unknown;
   for (let attempt = 1; attempt <= c.dialErrorLimit; attempt++) {
     try {
-      const ssh = await dial(c);
+      const ssh = await dial(c, c.proxy && (await tunnel(c)));
       pool().handshakes++;
       logHandshake(c);
       return { ssh, slots: new Semaphore(MAX_CHANNELS) };
@@ -234,7 +268,7 @@ export function poolKey(c: Connection): string {
   const credentials = createHmac("sha256", pool().salt)
     .update(JSON.stringify([c.privateKey, c.privateKeyPassword, c.password, c.agentSocketPath]))
     .digest("base64");
-  return `${target(c)} ${trust} ${credentials}`;
+  return `${target(c)} ${trust} ${credentials}${c.proxy ? ` (${poolKey(c.proxy)})` : ""}`;
 }
 
 async function connection(c: Connection): Promise<Pooled> {

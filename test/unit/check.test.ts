@@ -1,4 +1,7 @@
 // `check` is local (no SSH) and names the field that is wrong.
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { provider } from "../../providers/registry";
 
@@ -47,5 +50,89 @@ describe("check", () => {
     expect((await check({ qdisc: "fq" }, { ...connection, hostKey: "not a key" })).failures?.[0]?.property).toBe(
       "connection.hostKey",
     );
+  });
+});
+
+describe("check: bastions and ssh config (local, no SSH)", () => {
+  const config = (text: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), "hosttune-sshconfig-")), "config");
+    writeFileSync(file, text);
+    return file;
+  };
+  const failure = async (conn: unknown) => (await check({ qdisc: "fq" }, conn)).failures?.[0];
+
+  it("a bastion without credentials or known_hosts of its own takes the target's; one with its own keeps them", async () => {
+    const withKh = { ...connection, knownHostsFile: "/kh" };
+    expect((await check({ qdisc: "fq" }, { ...withKh, proxy: { host: "bastion" } })).inputs?.connection).toMatchObject({
+      proxy: { host: "bastion", port: 22, user: "root", privateKey: "k", knownHostsFile: "/kh", dialErrorLimit: 3 },
+    });
+    const own = { host: "bastion", agentSocketPath: "/run/agent", hostKey: connection.hostKey };
+    const c = (await check({ qdisc: "fq" }, { ...withKh, proxy: own })).inputs?.connection;
+    expect(c.proxy).toEqual({ ...own, port: 22, user: "root", dialErrorLimit: 3, perDialTimeout: 20 });
+  });
+
+  it.each([
+    [{ proxy: { host: "a b" } }, "connection.proxy.host", /host name or IP address/],
+    [{ proxy: { port: 22 } }, "connection.proxy.host", /Required/],
+    [{ proxy: { host: "-oProxyCommand" } }, "connection.proxy.host", /must not start with '-'/],
+    [{ proxy: { host: "b", hostKey: "nope" } }, "connection.proxy.hostKey", /OpenSSH public key line/],
+    [{ proxy: { host: "b", sudoPassword: "x" } }, "connection.proxy", /Unrecognized key.*sudoPassword/],
+    [{ sshConfig: "/nonexistent/ssh_config" }, "connection.sshConfig", /cannot read \/nonexistent\/ssh_config/],
+  ])("refuses %j at %s", async (change, property, reason) => {
+    expect(await failure({ ...connection, ...change })).toMatchObject({
+      property,
+      reason: expect.stringMatching(reason),
+    });
+  });
+
+  it("a target without credentials is named at connection, a bastion without any at connection.proxy", async () => {
+    expect(await failure({ host: "h", proxy: { host: "b" } })).toMatchObject({ property: "connection" });
+    expect(await failure({ host: "h", passwordEnv: "X", proxy: { host: "b", passwordEnv: "Y" } })).toBeUndefined();
+  });
+
+  it.each([
+    ["Host web\n  ProxyJump a,b\n", /ProxyJump a,b for web .* is a chain of 2 jumps/],
+    [
+      "Host web\n  ProxyJump jump\nHost jump\n  ProxyJump other\n",
+      /the bastion jump of web has a ProxyJump of its own \(other\)/,
+    ],
+    ["Host other\n  HostName 10.0.0.1\n", /no Host block in .* names web \(Include is not followed/],
+    ["Host web\n  HostName %r.example\n", /the token %r is not supported/],
+    ["Host web\n  HostName bad host\n", /gives web a host that must be a host name or IP address/],
+    ["Host web\n  IdentityFile /nonexistent/key\n", /no IdentityFile for web exists here: \/nonexistent\/key/],
+  ])("refuses an ssh config it cannot follow at connection.sshConfig: %j", async (text, reason) => {
+    expect(await failure({ host: "web", privateKey: "k", sshConfig: config(text) })).toMatchObject({
+      property: "connection.sshConfig",
+      reason: expect.stringMatching(reason),
+    });
+  });
+
+  it("ssh config: %h, ProxyJump user@host:port over the bastion's block, `ProxyJump none`, `Match exec` never run", async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), "hosttune-exec-")), "ran");
+    const file = config(
+      [
+        `Match exec "touch ${marker}"`,
+        "  User exec",
+        "Host web db",
+        "  HostName %h.internal",
+        "  ProxyJump admin@jump:2222",
+        "Host db",
+        "  ProxyJump none",
+        "Host jump",
+        "  HostName 10.0.0.1",
+        "  User ops",
+        "  Port 22",
+        "",
+      ].join("\n"),
+    );
+    const c = async (host: string) =>
+      (await check({ qdisc: "fq" }, { host, privateKey: "k", sshConfig: file })).inputs?.connection;
+    expect(await c("web")).toMatchObject({
+      host: "web.internal",
+      proxy: { host: "10.0.0.1", user: "admin", port: 2222 },
+    });
+    // The first ProxyJump that applies wins, as in ssh: `none` under the later block does not.
+    expect((await c("db")).proxy).toMatchObject({ host: "10.0.0.1" });
+    expect(existsSync(marker)).toBe(false);
   });
 });

@@ -17,7 +17,7 @@ describe("credential handoff", () => {
     const ref = handOff("hunter2-very-secret");
     expect(ref).toMatch(/^hosttune-credential:[0-9a-f]{32}$/);
     expect(ref).not.toContain("hunter2");
-    expect(resolveCredential("password", ref)).toBe("hunter2-very-secret");
+    expect(resolveCredential("connection.password", ref)).toBe("hunter2-very-secret");
     const dir = join(cache, "credentials");
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
@@ -33,7 +33,7 @@ describe("credential handoff", () => {
   it("a reference this machine cannot resolve is a clear error", () => {
     const ref = handOff("x");
     process.env.HOSTTUNE_CACHE = mkdtempSync(join(tmpdir(), "hosttune-cred-"));
-    expect(() => resolveCredential("sudoPassword", ref)).toThrow(
+    expect(() => resolveCredential("connection.sudoPassword", ref)).toThrow(
       /connection.sudoPassword was handed over on another machine/,
     );
   });
@@ -52,5 +52,24 @@ describe("credential handoff", () => {
       privateKeyPath: key,
     });
     expect(c).toMatchObject({ password: "pw", sudoPassword: "plain", privateKey: "KEY MATERIAL" });
+  });
+
+  it("withCredentials resolves the bastion's credentials too, and names its fields", () => {
+    const hop = { port: 22, user: "u", dialErrorLimit: 1, perDialTimeout: 1 };
+    const c = withCredentials({
+      ...hop,
+      host: "h",
+      password: "p",
+      proxy: { ...hop, host: "b", password: handOff("bpw") },
+    });
+    expect(c.proxy).toMatchObject({ host: "b", password: "bpw" });
+    expect(() =>
+      withCredentials({
+        ...hop,
+        host: "h",
+        password: "p",
+        proxy: { ...hop, host: "b", privateKeyPath: "/nonexistent" },
+      }),
+    ).toThrow(/^connection\.proxy\.privateKeyPath \/nonexistent cannot be read here/);
   });
 });

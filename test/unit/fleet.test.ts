@@ -1,6 +1,9 @@
 // The stack config: groups merged in order and field by field (lists by identity, null
 // removes), config errors once and where they were written, waves from the rollout, and the
 // real program under Pulumi's mocks: what each resource gets and what each wave waits for.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { parseFleet, waves } from "../../fleet";
@@ -202,6 +205,59 @@ describe("config errors: once, before any SSH, where they were written", () => {
   });
 });
 
+describe("bastions and ssh config in the stack", () => {
+  const bastion = {
+    host: "10.9.0.1",
+    hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJXQQwVKy+tmQ0HYwVk1DUe/cWYcrrPBTHFyBJQt4gfF",
+  };
+
+  it("the stack's proxy and sshConfig reach every host unless it gives its own, or null for none", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "hosttune-sshconfig-")), "config");
+    writeFileSync(file, "Host 10.0.0.*\n  User tuner\n");
+    const f = parseFleet({
+      hosts: [
+        host("web1"),
+        host("web2", { proxy: null, sshConfig: null }),
+        host("web3", { proxy: { host: "10.9.0.2", privateKeyPath: "~/.ssh/b" }, sshConfig: file }),
+      ],
+      proxy: bastion,
+      sshConfig: file,
+    });
+    expect(f.hosts.map((h) => [h.proxy, h.sshConfig])).toEqual([
+      [bastion, file],
+      [undefined, undefined],
+      [{ host: "10.9.0.2", privateKeyPath: "~/.ssh/b" }, file],
+    ]);
+  });
+
+  it("an ssh config problem is reported once, where the sshConfig was written, before any resource", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "hosttune-sshconfig-")), "config");
+    writeFileSync(file, "Host web1\n  ProxyJump a,b\nHost web2\n  HostName 10.0.0.3\n");
+    const hosts = [
+      host("web1", { host: "web1" }),
+      host("web2", { host: "web2" }),
+      host("db", { sshConfig: null }),
+      host("db2", { sshConfig: "/nonexistent" }),
+    ];
+    const missing = errorOf({ hosts, sshConfig: "/nonexistent/config" });
+    expect(missing.match(/cannot read \/nonexistent\/config/g)).toHaveLength(1);
+    expect(missing).toContain("hosttune:sshConfig: cannot read /nonexistent/config: ENOENT");
+    expect(missing).toContain("(for web1, web2)");
+    expect(missing).toContain("hosttune:hosts.3.sshConfig: cannot read /nonexistent: ENOENT");
+    const chain = errorOf({ hosts: hosts.slice(0, 3), sshConfig: file });
+    expect(chain).toMatch(/hosttune:sshConfig: ProxyJump a,b for web1 in .* is a chain of 2 jumps.* \(for web1\)$/);
+  });
+
+  it("key material for a bastion is refused in plain stack config, named where it was written", () => {
+    expect(errorOf({ hosts: [host("web1", { proxy: { host: "b", password: "x" } })] })).toContain(
+      "hosttune:hosts.0.proxy: Unrecognized key(s) in object: 'password'",
+    );
+    expect(errorOf({ hosts: [host("web1")], proxy: { host: "a b" } })).toContain(
+      "hosttune:proxy.host: must be a host name or IP address",
+    );
+  });
+});
+
 describe("waves", () => {
   const hosts = ["a", "b", "c", "d", "e"].map((name) => ({ name }));
   const names = (w: { name: string }[][]) => w.map((x) => x.map((h) => h.name));
@@ -229,15 +285,16 @@ describe("the program under Pulumi's mocks", () => {
       hosts: [
         host("vm1"),
         host("vm2", { groups: ["web"] }),
-        host("vm3", { tuning: { defaultQdisc: { qdisc: "fq" } } }),
+        host("vm3", { tuning: { defaultQdisc: { qdisc: "fq" } }, proxy: null }),
       ],
+      proxy: { host: "10.9.0.1" },
       groups: { web: { tuning: { udevRules: [rule("91-web.rules")] } } },
       tuning: { defaultQdisc: { qdisc: "noqueue" }, udevRules: [rule("90-a.rules")] },
       rollout: { canary: ["vm2"], batchSize: 1 },
       privateKeyPath: "/nonexistent/key",
     };
     const registered: { urn: string; type: string; name: string; parent: string; deps: string[] }[] = [];
-    const inputs = new Map<string, { desired?: unknown }>();
+    const inputs = new Map<string, { desired?: unknown; connection?: { proxy?: unknown } }>();
     await pulumi.runtime.setMocks(
       {
         newResource: (a) => {
@@ -291,6 +348,9 @@ describe("the program under Pulumi's mocks", () => {
     }
     expect(childrenOf("vm2").map((c) => c.name)).toContain("vm2-udev-91-web.rules");
     expect(inputs.get("vm3-default-qdisc")?.desired).toMatchObject({ qdisc: "fq" });
+    // The stack's bastion, except for the host that says `proxy: null`.
+    expect(inputs.get("vm1-default-qdisc")?.connection?.proxy).toEqual({ host: "10.9.0.1" });
+    expect(inputs.get("vm3-default-qdisc")?.connection?.proxy).toBeUndefined();
     // Waves: [vm2], [vm1], [vm3]. A wave's HostTunings depend on every resource of the wave before
     // (the SDK expands a component to its resources); their resources wait for them as their parent.
     const urns = (name: string) => new Set(childrenOf(name).map((c) => c.urn));

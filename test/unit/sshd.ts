@@ -1,8 +1,9 @@
-// A real OpenSSH sshd on 127.0.0.1 for transport tests: own host key, own authorized_keys,
-// a free high port, a child of the test process stopped by its pid.
+// A real OpenSSH sshd for transport tests: own host key, own authorized_keys, a free high port
+// on 127.0.0.1 (or an address and port in a network namespace), a child of the test process
+// stopped by its pid.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Connection } from "../../providers/core/connection";
@@ -10,16 +11,29 @@ import type { Connection } from "../../providers/core/connection";
 const SSHD = "/usr/sbin/sshd";
 
 export interface Sshd {
+  address: string;
   port: number;
   /** The host key's public line, as connection.hostKey takes it. */
   hostKey: string;
   /** A connection that sshd accepts (root with the authorized private key). */
   connection: Connection;
+  /** The authorized private key's file. */
+  keyPath: string;
   /** Another key pair sshd does not accept. */
   strangerKey: string;
   stop(): void;
   /** Cuts every open connection (kills sshd's per-connection processes), as a network drop would. */
   cut(): void;
+  /** Logins sshd accepted so far (from its log). */
+  accepted(): number;
+}
+
+/** Where sshd listens: by default a free port on 127.0.0.1 of this namespace. */
+export interface SshdPlace {
+  /** A network namespace (`ip netns`) to run sshd in; its address and port are then given. */
+  netns?: string;
+  address?: string;
+  port?: number;
 }
 
 function keyPair(dir: string, name: string, type: "ed25519" | "rsa"): { priv: string; pub: string } {
@@ -38,33 +52,29 @@ function freePort(): Promise<number> {
   });
 }
 
-async function listening(port: number, deadline: number): Promise<void> {
+/** sshd's own word that it listens (a probe from here cannot reach into another namespace). */
+async function listening(log: () => string, where: string, deadline: number): Promise<void> {
   while (Date.now() < deadline) {
-    const up = await new Promise<boolean>((r) => {
-      const sock = connect(port, "127.0.0.1", () => {
-        sock.end();
-        r(true);
-      }).on("error", () => r(false));
-    });
-    if (up) return;
+    if (/Server listening on/.test(log())) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`sshd did not listen on 127.0.0.1:${port}`);
+  throw new Error(`sshd did not listen on ${where}`);
 }
 
-export async function startSshd(hostKeyType: "ed25519" | "rsa" = "ed25519"): Promise<Sshd> {
+export async function startSshd(hostKeyType: "ed25519" | "rsa" = "ed25519", place: SshdPlace = {}): Promise<Sshd> {
   if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install openssh-server (scripts/install-host.sh does)`);
   const dir = mkdtempSync(join(tmpdir(), "hosttune-sshd-"));
   const host = keyPair(dir, "host_key", hostKeyType);
   const client = keyPair(dir, "client_key", "ed25519");
   const stranger = keyPair(dir, "stranger_key", "ed25519");
   writeFileSync(join(dir, "authorized_keys"), client.pub + "\n");
-  const port = await freePort();
+  const address = place.address ?? "127.0.0.1";
+  const port = place.port ?? (await freePort());
   writeFileSync(
     join(dir, "sshd_config"),
     [
       `Port ${port}`,
-      "ListenAddress 127.0.0.1",
+      `ListenAddress ${address}`,
       `HostKey ${join(dir, "host_key")}`,
       `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
       "PidFile none",
@@ -79,24 +89,27 @@ export async function startSshd(hostKeyType: "ed25519" | "rsa" = "ed25519"): Pro
   );
   // sshd running as root refuses to start without its privilege separation directory.
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-  const child = spawn(SSHD, ["-D", "-e", "-f", join(dir, "sshd_config"), "-h", join(dir, "host_key")], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const sshd = [SSHD, "-D", "-e", "-f", join(dir, "sshd_config"), "-h", join(dir, "host_key")];
+  // `ip netns exec` execs sshd in the namespace: the child's pid is sshd's.
+  const [bin, ...args] = place.netns ? ["ip", "netns", "exec", place.netns, ...sshd] : sshd;
+  const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr.on("data", (b) => (log += b));
   const stop = () => child.pid && !child.killed && process.kill(child.pid);
   try {
-    await listening(port, Date.now() + 5000);
+    await listening(() => log, `${address}:${port}`, Date.now() + 5000);
   } catch (e) {
     stop();
     throw new Error(`${(e as Error).message}: ${log}`);
   }
   return {
+    address,
     port,
     hostKey: host.pub,
     strangerKey: stranger.priv,
+    keyPath: join(dir, "client_key"),
     connection: {
-      host: "127.0.0.1",
+      host: address,
       port,
       user: "root",
       privateKey: client.priv,
@@ -106,5 +119,6 @@ export async function startSshd(hostKeyType: "ed25519" | "rsa" = "ed25519"): Pro
     },
     stop: () => void stop(),
     cut: () => void execFileSync("pkill", ["-KILL", "-P", String(child.pid)], { stdio: "ignore" }),
+    accepted: () => log.match(/Accepted publickey for /g)?.length ?? 0,
   };
 }

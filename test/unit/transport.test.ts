@@ -76,6 +76,15 @@ describe("poolKey", () => {
     expect(poolKey({ ...k, knownHostsFile: "/a" })).not.toBe(poolKey({ ...k, knownHostsFile: "/b" }));
   });
 
+  it("differs by bastion (another one, its key or its credentials) and holds none of its secrets", () => {
+    const proxy = { ...c, host: "bastion", password: "bastion-password" };
+    const via = poolKey({ ...c, proxy });
+    expect(via).not.toBe(poolKey(c));
+    for (const other of [{ host: "b2" }, { hostKey: undefined }, { password: "another" }])
+      expect(poolKey({ ...c, proxy: { ...proxy, ...other } })).not.toBe(via);
+    expect(via).not.toContain("bastion-password");
+  });
+
   it("holds no secret", () => {
     const key = poolKey(c);
     for (const secret of ["secret-key", "key-passphrase", "login-password", "agent.sock"])

@@ -315,6 +315,10 @@ async function main() {
             const base = { hosts: n, latencyMs: latency, round };
             const m = (c: string, fn: () => Promise<boolean>) => measure(results, fleet, base, "preview", c, fn);
             await m("hosttune preview", () => pulumiOk(stack, ["preview", "--expect-no-changes"]));
+            // The engine's own default (4 per CPU), which bin/pulumi raises: a higher -p must never be slower.
+            await m("hosttune preview -p 8", () =>
+              pulumiOk(stack, ["preview", "--expect-no-changes", "--parallel", "8"]),
+            );
             await m("floor (ssh per host)", () => floor(fleet, targets, known, readAll));
             await m("ansible --check tuned", () => ansible(adir, "tuned"));
             // Defaults (5 forks) grow long with the fleet: measured up to 50 hosts.

@@ -7,6 +7,7 @@
 // At a latency > 0 every host is reached through a toxiproxy in front of it (both directions
 // delayed by half the round trip). Prints a table, writes JSON and an SVG plot.
 // Usage: node dist/bench/fleet.js <outDir> [--sizes 10,50,200] [--rounds 3] [--latency 0,20]
+//   [--latency-sizes 50] [--ansible-rounds 1] [--ansible-defaults-up-to 50] --toxiproxy <server>
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -36,6 +37,11 @@ const opt = (name: string, dflt: string) => {
 const SIZES = opt("sizes", "10,50,200").split(",").map(Number);
 const ROUNDS = Number(opt("rounds", "3"));
 const LATENCIES = opt("latency", "0,20").split(",").map(Number);
+// Ansible takes minutes per run here: fewer rounds of it, and its defaults (5 forks) only up to a size.
+const ANSIBLE_ROUNDS = Number(opt("ansible-rounds", String(ROUNDS)));
+const ANSIBLE_DEFAULTS_UP_TO = Number(opt("ansible-defaults-up-to", "50"));
+// Sizes measured at a latency above 0 (all by default).
+const LATENCY_SIZES = opt("latency-sizes", "").split(",").filter(Boolean).map(Number);
 const TOXIPROXY = opt("toxiproxy", "");
 const PROXY_PORT = 2222;
 const RULES = 5;
@@ -289,7 +295,7 @@ async function main() {
   for (const n of SIZES) {
     const fleet = await startSshdFleet({ n, dir: join(outDir, "fleet"), udevd: true });
     try {
-      for (const latency of LATENCIES) {
+      for (const latency of LATENCIES.filter((l) => l === 0 || !LATENCY_SIZES.length || LATENCY_SIZES.includes(n))) {
         if (latency > 0 && !TOXIPROXY) throw new Error("--toxiproxy <server binary> is needed for a latency > 0");
         const proxy = latency > 0 ? await toxiproxy(fleet, latency) : undefined;
         try {
@@ -320,9 +326,9 @@ async function main() {
               pulumiOk(stack, ["preview", "--expect-no-changes", "--parallel", "8"]),
             );
             await m("floor (ssh per host)", () => floor(fleet, targets, known, readAll));
-            await m("ansible --check tuned", () => ansible(adir, "tuned"));
-            // Defaults (5 forks) grow long with the fleet: measured up to 50 hosts.
-            if (n <= 50) await m("ansible --check", () => ansible(adir, "default"));
+            if (round <= ANSIBLE_ROUNDS) await m("ansible --check tuned", () => ansible(adir, "tuned"));
+            if (round <= ANSIBLE_ROUNDS && n <= ANSIBLE_DEFAULTS_UP_TO)
+              await m("ansible --check", () => ansible(adir, "default"));
             // One value changed on every host: rule 0's content, alternating.
             const c = (name: string, fn: () => Promise<boolean>) => measure(results, fleet, base, "change", name, fn);
             await set(round);

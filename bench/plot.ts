@@ -7,7 +7,7 @@ export async function plotFleet(results: Run[]): Promise<string> {
   const vl = await import("vega-lite");
   const spec = {
     data: { values: results.map((r) => ({ ...r, panel: `${r.op}, RTT ${r.latencyMs} ms` })) },
-    facet: { column: { field: "panel", type: "nominal", title: null } },
+    facet: { column: { field: "panel", type: "nominal", title: null, sort: "descending" } },
     spec: {
       width: 260,
       height: 220,
@@ -16,8 +16,14 @@ export async function plotFleet(results: Run[]): Promise<string> {
           mark: { type: "line", point: true },
           encoding: {
             x: { field: "hosts", type: "quantitative", title: "hosts" },
-            y: { aggregate: "median", field: "seconds", type: "quantitative", title: "wall time, median (s)" },
-            color: { field: "contender", type: "nominal" },
+            y: {
+              aggregate: "median",
+              field: "seconds",
+              type: "quantitative",
+              title: "wall time, median (s), log scale",
+              scale: { type: "log" },
+            },
+            color: { field: "contender", type: "nominal", legend: { labelLimit: 400 } },
           },
         },
         {

@@ -3,7 +3,7 @@
 # machine (bench/fleet.ts). Installs what it lacks: Debian's udev (a udevd per host) and ansible,
 # and toxiproxy (Go module, built once into the cache) for the latency runs.
 # Env: HOSTTUNE_BENCH_SIZES (10,50,200), HOSTTUNE_BENCH_ROUNDS (3), HOSTTUNE_BENCH_LATENCY (0,20),
-#      HOSTTUNE_BENCH_OUT (.hosttune/bench-fleet).
+#      HOSTTUNE_BENCH_OUT (.hosttune/bench-fleet), HOSTTUNE_BENCH_ARGS (more options: see bench/fleet.ts).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -25,5 +25,5 @@ if [ ! -x "$toxi" ]; then
   rm -rf "$src"
 fi
 out=${HOSTTUNE_BENCH_OUT:-$repo/.hosttune/bench-fleet}
-exec node dist/bench/fleet.js "$out" --sizes "${HOSTTUNE_BENCH_SIZES:-10,50,200}" \
+exec node dist/bench/fleet.js "$out" --sizes "${HOSTTUNE_BENCH_SIZES:-10,50,200}" ${HOSTTUNE_BENCH_ARGS:-} \
   --rounds "${HOSTTUNE_BENCH_ROUNDS:-3}" --latency "${HOSTTUNE_BENCH_LATENCY:-0,20}" --toxiproxy "$toxi"

@@ -25,6 +25,9 @@ interface Run {
   /** Connections sshd accepted per host during the run: min and max over the hosts. */
   connsMin: number;
   connsMax: number;
+  /** Sessions (one per command or file transfer) per host during the run: min and max. */
+  sessionsMin: number;
+  sessionsMax: number;
   ok: boolean;
 }
 
@@ -265,26 +268,29 @@ async function toxiproxy(fleet: SshdFleet, latencyMs: number) {
   return { stop: () => child.kill("SIGKILL") };
 }
 
-function conns(fleet: SshdFleet, before: number[]): [number, number] {
-  const d = fleet.hosts.map((h, i) => h.accepted() - before[i]);
+function spread(now: number[], before: number[]): [number, number] {
+  const d = now.map((x, i) => x - before[i]);
   return [Math.min(...d), Math.max(...d)];
 }
 
 async function measure(
   results: Run[],
   fleet: SshdFleet,
-  base: Omit<Run, "contender" | "seconds" | "connsMin" | "connsMax" | "ok" | "op">,
+  base: Pick<Run, "hosts" | "latencyMs" | "round">,
   op: Run["op"],
   contender: string,
   fn: () => Promise<boolean>,
 ) {
-  const before = fleet.hosts.map((h) => h.accepted());
+  const accepted = () => fleet.hosts.map((h) => h.accepted());
+  const sessions = () => fleet.hosts.map((h) => h.sessions());
+  const [a0, s0] = [accepted(), sessions()];
   const [seconds, ok] = await timed(fn);
-  const [connsMin, connsMax] = conns(fleet, before);
-  const r = { ...base, op, contender, seconds, connsMin, connsMax, ok };
+  const [connsMin, connsMax] = spread(accepted(), a0);
+  const [sessionsMin, sessionsMax] = spread(sessions(), s0);
+  const r = { ...base, op, contender, seconds, connsMin, connsMax, sessionsMin, sessionsMax, ok };
   results.push(r);
   console.log(
-    `  n=${r.hosts} ${r.latencyMs}ms r${r.round} ${op.padEnd(7)} ${contender.padEnd(22)} ${seconds.toFixed(2).padStart(7)} s  conns/host ${connsMin}-${connsMax}${ok ? "" : "  FAILED"}`,
+    `  n=${r.hosts} ${r.latencyMs}ms r${r.round} ${op.padEnd(7)} ${contender.padEnd(22)} ${seconds.toFixed(2).padStart(7)} s  conns/host ${connsMin}-${connsMax} sessions/host ${sessionsMin}-${sessionsMax}${ok ? "" : "  FAILED"}`,
   );
 }
 
@@ -372,15 +378,26 @@ function printTable(results: Run[]) {
     const k = `${r.op}|${r.hosts}|${r.latencyMs}|${r.contender}`;
     groups.set(k, [...(groups.get(k) ?? []), r]);
   }
-  console.log("\n| op | hosts | RTT (ms) | contender | min (s) | median (s) | max (s) | connections per host |");
-  console.log("|---|---|---|---|---|---|---|---|");
+  console.log(
+    "\n| op | hosts | RTT (ms) | contender | min (s) | median (s) | max (s) | connections per host | sessions per host |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|");
   for (const [k, rs] of groups) {
     const [op, hosts, lat, contender] = k.split("|");
     const s = rs.map((r) => r.seconds);
-    const cs = `${Math.min(...rs.map((r) => r.connsMin))}-${Math.max(...rs.map((r) => r.connsMax))}`;
+    const range = (lo: number[], hi: number[]) =>
+      Math.min(...lo) === Math.max(...hi) ? `${hi[0]}` : `${Math.min(...lo)}-${Math.max(...hi)}`;
+    const cs = range(
+      rs.map((r) => r.connsMin),
+      rs.map((r) => r.connsMax),
+    );
+    const ss = range(
+      rs.map((r) => r.sessionsMin),
+      rs.map((r) => r.sessionsMax),
+    );
     const failed = rs.some((r) => !r.ok) ? " (failed runs)" : "";
     console.log(
-      `| ${op} | ${hosts} | ${lat} | ${contender}${failed} | ${Math.min(...s).toFixed(2)} | ${median(s).toFixed(2)} | ${Math.max(...s).toFixed(2)} | ${cs} |`,
+      `| ${op} | ${hosts} | ${lat} | ${contender}${failed} | ${Math.min(...s).toFixed(2)} | ${median(s).toFixed(2)} | ${Math.max(...s).toFixed(2)} | ${cs} | ${ss} |`,
     );
   }
 }

@@ -38,6 +38,8 @@ export interface SshdHost {
   start(): Promise<void>;
   /** Connections sshd accepted so far (from its own log). */
   accepted(): number;
+  /** Sessions (commands, shells, SFTP) sshd started so far. */
+  sessions(): number;
 }
 
 export interface SshdFleet {
@@ -106,13 +108,17 @@ function makeHost(fleetDir: string, i: number, port: number, udevd: boolean, key
       "StrictModes no",
       "MaxSessions 100",
       "MaxStartups 200",
-      "LogLevel INFO",
+      // VERBOSE: sshd logs each session it starts, not only each connection.
+      "LogLevel VERBOSE",
+      // As on a stock Debian host (Ansible copies its modules over SFTP).
+      "Subsystem sftp internal-sftp",
       "",
     ].join("\n"),
   );
   writeFileSync(join(fleetDir, "authorized_keys"), keyPub);
   const hostKey = readFileSync(join(dir, "host_key.pub"), "utf8").split(" ").slice(0, 2).join(" ");
   const log = join(dir, "sshd.log");
+  const count = (line: RegExp) => (existsSync(log) ? (readFileSync(log, "utf8").match(line)?.length ?? 0) : 0);
   let child: ChildProcess | undefined;
   const kill = (pid: number, signal: NodeJS.Signals) => {
     try {
@@ -157,8 +163,8 @@ function makeHost(fleetDir: string, i: number, port: number, udevd: boolean, key
         await new Promise((r) => setTimeout(r, 20));
       }
     },
-    accepted: () =>
-      existsSync(log) ? (readFileSync(log, "utf8").match(/^.*Accepted publickey for /gm)?.length ?? 0) : 0,
+    sessions: () => count(/^.*Starting session: /gm),
+    accepted: () => count(/^.*Accepted publickey for /gm),
   };
   return host;
 }

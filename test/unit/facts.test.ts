@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { fact, factScript, parseFacts, readFacts } from "../../providers/core/facts";
 import { sh } from "../../providers/core/quote";
-import { closeAll, handshakeCount } from "../../providers/core/transport";
-import { type Sshd, startSshd } from "./sshd";
+import { handshakeCount } from "../../providers/core/transport";
+import { suiteSshd } from "./sshd";
 
 describe("facts", () => {
   it("runs every fact in one script and returns output and exit code by name", () => {
@@ -37,27 +37,20 @@ describe("facts", () => {
 
 // The refresh of a fleet reads every resource of a host at once: those reads share one shell.
 describe("readFacts (real sshd)", { timeout: 60_000 }, () => {
-  let sshd: Sshd;
-  beforeAll(async () => {
-    sshd = await startSshd();
-  }, 30_000);
-  afterAll(() => {
-    closeAll();
-    sshd?.stop();
-  });
+  const suite = suiteSshd();
 
   it("reads of one host that arrive together run as one script, each getting its own facts", async () => {
     const before = handshakeCount();
     const reads = await Promise.all(
       Array.from({ length: 6 }, (_, i) =>
-        readFacts(sshd.connection, { shell: sh`echo $$`, own: sh`echo ${`read ${i}`}; exit ${i}` }),
+        readFacts(suite.sshd.connection, { shell: sh`echo $$`, own: sh`echo ${`read ${i}`}; exit ${i}` }),
       ),
     );
     expect(handshakeCount() - before).toBe(1);
     expect(new Set(reads.map((r) => r.facts.shell.out)).size).toBe(1);
     reads.forEach((r, i) => expect(r.facts.own).toEqual({ rc: i, out: `read ${i}\n` }));
     // A read made later is a batch of its own.
-    const later = await readFacts(sshd.connection, { shell: sh`echo $$` });
+    const later = await readFacts(suite.sshd.connection, { shell: sh`echo $$` });
     expect(later.facts.shell.out).not.toBe(reads[0].facts.shell.out);
   });
 
@@ -65,7 +58,7 @@ describe("readFacts (real sshd)", { timeout: 60_000 }, () => {
     const big = "x".repeat(20_000);
     const reads = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
-        readFacts(sshd.connection, { shell: sh`echo $$`, own: sh`printf '%s' ${big + i}` }),
+        readFacts(suite.sshd.connection, { shell: sh`echo $$`, own: sh`printf '%s' ${big + i}` }),
       ),
     );
     reads.forEach((r, i) => expect(r.facts.own.out).toBe(big + i));
@@ -75,7 +68,7 @@ describe("readFacts (real sshd)", { timeout: 60_000 }, () => {
   });
 
   it("a host that cannot be reached fails every read of the batch", async () => {
-    const c = { ...sshd.connection, port: 1, dialErrorLimit: 1 };
+    const c = { ...suite.sshd.connection, port: 1, dialErrorLimit: 1 };
     const reads = await Promise.allSettled([readFacts(c, { a: sh`true` }), readFacts(c, { b: sh`true` })]);
     for (const r of reads)
       expect(r.status === "rejected" && String(r.reason)).toMatch(/127\.0\.0\.1:1: cannot connect/);

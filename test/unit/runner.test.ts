@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { fileContent, fileFact, fileSteps } from "../../providers/core/files";
 import { journalPath } from "../../providers/core/journal";
@@ -13,7 +13,7 @@ import { sh } from "../../providers/core/quote";
 import { type Outputs, SpecProvider } from "../../providers/core/runner";
 import { defineSpec } from "../../providers/core/spec";
 import { closeAll } from "../../providers/core/transport";
-import { type Sshd, startSshd } from "./sshd";
+import { suiteSshd } from "./sshd";
 
 const schema = z.object({
   path: z.string(),
@@ -48,19 +48,12 @@ const toy = defineSpec<D, O, O, z.input<typeof schema>>(
 );
 
 describe("runner (real sshd)", { timeout: 60_000 }, () => {
-  let sshd: Sshd;
-  beforeAll(async () => {
-    sshd = await startSshd();
-  }, 30_000);
-  afterAll(() => {
-    closeAll();
-    sshd?.stop();
-  });
+  const suite = suiteSshd();
 
   it("an SSH cut mid-apply is an unknown outcome; the next create keeps the original; delete restores it", async () => {
     const p = new SpecProvider(toy);
     const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
-    const connection = sshd.connection;
+    const connection = suite.sshd.connection;
     const first = p.create({ connection, desired: { path, content: "ours\n", holdUntil: `${path}.never` } });
     const failed = first.then(
       () => "succeeded",
@@ -68,7 +61,7 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     );
     for (let i = 0; i < 1200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
     expect(readFileSync(path, "utf8")).toBe("ours\n");
-    sshd.cut();
+    suite.sshd.cut();
     expect(await failed).toMatch(/connection was lost during the change .*outcome is unknown/);
     closeAll();
 
@@ -83,7 +76,8 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     const p = new SpecProvider(toy);
     const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
     writeFileSync(path, "theirs\n");
-    const connection = { ...sshd.connection, commandTimeout: 2 };
+    // Long enough for the write before the hold to happen on a loaded machine (at 2 s it could not).
+    const connection = { ...suite.sshd.connection, commandTimeout: 10 };
     const failed = await p
       .create({ connection, desired: { path, content: "ours\n", holdUntil: `${path}.never` } })
       .then(
@@ -91,7 +85,7 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
         (e: Error) => e.message,
       );
     expect(failed).toMatch(
-      /timed out after 2s; the remote command was killed \(rolled back to what the host had before\)/,
+      /timed out after 10s; the remote command was killed \(rolled back to what the host had before\)/,
     );
     expect(readFileSync(path, "utf8")).toBe("theirs\n");
   });
@@ -102,7 +96,7 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
     writeFileSync(path, "theirs\n");
     const failed = await p
-      .create({ connection: sshd.connection, desired: { path, content: "ours\n", failAfterWrite: true } })
+      .create({ connection: suite.sshd.connection, desired: { path, content: "ours\n", failAfterWrite: true } })
       .then(
         () => "succeeded",
         (e: Error) => e.message,

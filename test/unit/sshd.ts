@@ -6,7 +6,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import type { Connection } from "../../providers/core/connection";
+import { closeAll } from "../../providers/core/transport";
 
 const SSHD = "/usr/sbin/sshd";
 
@@ -121,4 +123,17 @@ export async function startSshd(hostKeyType: "ed25519" | "rsa" = "ed25519", plac
     cut: () => void execFileSync("pkill", ["-KILL", "-P", String(child.pid)], { stdio: "ignore" }),
     accepted: () => log.match(/Accepted publickey for /g)?.length ?? 0,
   };
+}
+
+/** A real sshd for the describe block this is called in; after it, the pool closed and sshd stopped. */
+export function suiteSshd(): { readonly sshd: Sshd } {
+  const suite = {} as { sshd: Sshd };
+  beforeAll(async () => {
+    suite.sshd = await startSshd();
+  }, 30_000);
+  afterAll(() => {
+    closeAll();
+    suite.sshd?.stop();
+  });
+  return suite;
 }

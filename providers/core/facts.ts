@@ -75,20 +75,45 @@ export function readFacts(c: Connection, facts: Record<string, Raw>): Promise<Ex
   });
 }
 
+/**
+ * The reads side by side on the host, as separate channels would run them (a probe that waits
+ * on the host does not hold up the others), their outputs in order; one after another where no
+ * temporary folder can be made.
+ */
+export function concurrently(parts: Raw[]): Raw {
+  if (parts.length === 1) return parts[0];
+  const outs = parts.map((_, i) => raw(`"$d/${i}"`));
+  return sh`if d=$(mktemp -d 2>/dev/null); then
+trap 'rm -rf "$d"' EXIT
+${join(
+  parts.map(
+    (p, i) => sh`( ${p}
+) >${outs[i]} 2>&1 &`,
+  ),
+)}
+wait
+cat ${outs}
+else
+${join(parts)}
+fi`;
+}
+
 async function flush(c: Connection, batch: Pending[]): Promise<void> {
-  const chunks: { items: Pending[]; script: Raw }[] = [];
+  const chunks: { items: Pending[]; parts: Raw[]; bytes: number }[] = [];
   batch.forEach((p, i) => {
     const script = factScript(Object.fromEntries(Object.entries(p.facts).map(([n, f]) => [`${i}.${n}`, f])));
     const last = chunks.at(-1);
-    if (last && last.script.text.length + script.text.length < BATCH_BYTES) {
+    // Twice: the script is there once to run concurrently and once as the fallback.
+    if (last && last.bytes + 2 * script.text.length < BATCH_BYTES) {
       last.items.push(p);
-      last.script = join([last.script, script]);
-    } else chunks.push({ items: [p], script });
+      last.parts.push(script);
+      last.bytes += 2 * script.text.length;
+    } else chunks.push({ items: [p], parts: [script], bytes: 2 * script.text.length });
   });
   await Promise.all(
-    chunks.map(async ({ items, script }) => {
+    chunks.map(async ({ items, parts }) => {
       try {
-        const r = await run(c, script);
+        const r = await run(c, concurrently(parts));
         const all = parseFacts(r.stdout);
         for (const p of items) {
           const i = batch.indexOf(p);

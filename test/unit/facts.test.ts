@@ -1,4 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fact, factScript, parseFacts, readFacts } from "../../providers/core/facts";
 import { sh } from "../../providers/core/quote";
@@ -55,7 +58,7 @@ describe("readFacts (real sshd)", { timeout: 60_000 }, () => {
   });
 
   it("a batch too long for one command line goes as several, none lost", async () => {
-    const big = "x".repeat(20_000);
+    const big = "x".repeat(10_000);
     const reads = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
         readFacts(suite.sshd.connection, { shell: sh`echo $$`, own: sh`printf '%s' ${big + i}` }),
@@ -65,6 +68,21 @@ describe("readFacts (real sshd)", { timeout: 60_000 }, () => {
     const shells = new Set(reads.map((r) => r.facts.shell.out)).size;
     expect(shells).toBeGreaterThan(1);
     expect(shells).toBeLessThan(5);
+  });
+
+  it("the reads of a batch run side by side on the host: one waiting does not hold up the next", async () => {
+    const flag = join(mkdtempSync(join(tmpdir(), "hosttune-facts-")), "flag");
+    const [waiter, setter] = await Promise.all([
+      // Bounded: run one after the other, the first would give up after 20 s and say so.
+      readFacts(suite.sshd.connection, {
+        shell: sh`echo $$`,
+        w: sh`i=0; while [ ! -e ${flag} ]; do i=$((i+1)); [ $i -lt 400 ] || { echo gave up; exit 1; }; sleep 0.05; done; echo saw it`,
+      }),
+      readFacts(suite.sshd.connection, { shell: sh`echo $$`, s: sh`touch ${flag}` }),
+    ]);
+    expect(waiter.facts.w).toEqual({ rc: 0, out: "saw it\n" });
+    expect(setter.facts.s.rc).toBe(0);
+    expect(waiter.facts.shell.out).toBe(setter.facts.shell.out);
   });
 
   it("a host that cannot be reached fails every read of the batch", async () => {

@@ -8,7 +8,7 @@
 // delayed by half the round trip). Prints a table, writes JSON and an SVG plot.
 // Usage: node dist/bench/fleet.js <outDir> [--sizes 10,50,200] [--rounds 3] [--latency 0,20]
 //   [--latency-sizes 50] [--ansible-rounds 1] [--ansible-up-to 50] [--ansible-defaults-up-to 50]
-//   --toxiproxy <server>
+//   --toxiproxy <server>; or: node dist/bench/fleet.js <outDir> --from-log <its output>
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -48,6 +48,8 @@ const ANSIBLE_UP_TO = Number(opt("ansible-up-to", "1000000"));
 // Sizes measured at a latency above 0 (all by default).
 const LATENCY_SIZES = opt("latency-sizes", "").split(",").filter(Boolean).map(Number);
 const TOXIPROXY = opt("toxiproxy", "");
+// Only the table, JSON and plot, from the output of an earlier run.
+const FROM_LOG = opt("from-log", "");
 const PROXY_PORT = 2222;
 const RULES = 5;
 const STACK_STATE = join(outDir, "state");
@@ -364,10 +366,33 @@ async function main() {
       fleet.stop();
     }
   }
+  await report(results);
+}
+
+async function report(results: Run[]) {
   writeFileSync(join(outDir, "fleet.json"), JSON.stringify({ date: new Date().toISOString(), results }, null, 1));
   printTable(results);
   writeFileSync(join(outDir, "fleet.svg"), await plotFleet(results));
   console.log(`\nwrote ${join(outDir, "fleet.json")} and ${join(outDir, "fleet.svg")}`);
+}
+
+/** The runs a bench printed, read back from its output (a run cut short still gives its table). */
+function runsFromLog(text: string): Run[] {
+  const line =
+    /^ {2}n=(\d+) (\d+)ms r(\d+) (preview|change)\s+(.+?)\s+([\d.]+) s {2}conns\/host (\d+)-(\d+) sessions\/host (\d+)-(\d+)( {2}FAILED)?$/gm;
+  return [...text.matchAll(line)].map((m) => ({
+    hosts: Number(m[1]),
+    latencyMs: Number(m[2]),
+    round: Number(m[3]),
+    op: m[4] as Run["op"],
+    contender: m[5],
+    seconds: Number(m[6]),
+    connsMin: Number(m[7]),
+    connsMax: Number(m[8]),
+    sessionsMin: Number(m[9]),
+    sessionsMax: Number(m[10]),
+    ok: !m[11],
+  }));
 }
 
 const median = (xs: number[]) => {
@@ -408,7 +433,7 @@ function printTable(results: Run[]) {
 export type { Run };
 
 if (require.main === module)
-  main().catch((e) => {
+  (FROM_LOG ? report(runsFromLog(readFileSync(FROM_LOG, "utf8"))) : main()).catch((e) => {
     console.error(e);
     process.exit(1);
   });

@@ -93,7 +93,9 @@ async function pulumiOk(stack: string, argv: string[]): Promise<boolean> {
 }
 
 function ruleContent(k: number, variant: number): string {
-  return `${variant ? `# v${variant}\n` : ""}ACTION=="add", SUBSYSTEM=="net", KERNEL=="bench${k}*", RUN+="/sbin/tc qdisc replace dev $env{INTERFACE} root handle 1000: noqueue"\n`;
+  const match = `ACTION=="add", SUBSYSTEM=="net", KERNEL=="bench${k}*"`;
+  const run = `RUN+="/sbin/tc qdisc replace dev $env{INTERFACE} root handle 1000: noqueue"`;
+  return `${variant ? `# v${variant}\n` : ""}${match}, ${run}\n`;
 }
 
 function tuning(qdisc: string, variant: number) {
@@ -294,7 +296,9 @@ async function measure(
   const r = { ...base, op, contender, seconds, connsMin, connsMax, sessionsMin, sessionsMax, ok };
   results.push(r);
   console.log(
-    `  n=${r.hosts} ${r.latencyMs}ms r${r.round} ${op.padEnd(7)} ${contender.padEnd(22)} ${seconds.toFixed(2).padStart(7)} s  conns/host ${connsMin}-${connsMax} sessions/host ${sessionsMin}-${sessionsMax}${ok ? "" : "  FAILED"}`,
+    `  n=${r.hosts} ${r.latencyMs}ms r${r.round} ${op.padEnd(7)} ${contender.padEnd(22)} ` +
+      `${seconds.toFixed(2).padStart(7)} s  conns/host ${connsMin}-${connsMax} ` +
+      `sessions/host ${sessionsMin}-${sessionsMax}${ok ? "" : "  FAILED"}`,
   );
 }
 
@@ -373,7 +377,10 @@ async function report(results: Run[]) {
   writeFileSync(join(outDir, "fleet.json"), JSON.stringify({ date: new Date().toISOString(), results }, null, 1));
   printTable(results);
   writeFileSync(join(outDir, "fleet.svg"), await plotFleet(results));
-  console.log(`\nwrote ${join(outDir, "fleet.json")} and ${join(outDir, "fleet.svg")}`);
+  // A PNG too (Debian's librsvg), for pages that show pictures rather than SVG.
+  const png = await run("rsvg-convert", [join(outDir, "fleet.svg"), "-o", join(outDir, "fleet.png")]);
+  if (png.code !== 0) console.error(`no fleet.png: ${png.out}`);
+  console.log(`\nwrote fleet.json, fleet.svg and fleet.png in ${outDir}`);
 }
 
 /** The runs a bench printed, read back from its output (a run cut short still gives its table). */
@@ -425,7 +432,7 @@ function printTable(results: Run[]) {
     );
     const failed = rs.some((r) => !r.ok) ? " (failed runs)" : "";
     console.log(
-      `| ${op} | ${hosts} | ${lat} | ${contender}${failed} | ${Math.min(...s).toFixed(2)} | ${median(s).toFixed(2)} | ${Math.max(...s).toFixed(2)} | ${cs} | ${ss} |`,
+      `| ${[op, hosts, lat, contender + failed, ...[Math.min(...s), median(s), Math.max(...s)].map((x) => x.toFixed(2)), cs, ss].join(" | ")} |`,
     );
   }
 }

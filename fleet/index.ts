@@ -137,7 +137,9 @@ export const fleetSchema = fleetObject
       ctx.addIssue({
         code: "custom",
         path,
-        message: `unknown group ${g} (hosttune:groups has ${Object.keys(f.groups).join(", ") || "none"})${hosts.length > 1 ? `; hosts ${listed(hosts)} list it` : ""}`,
+        message:
+          `unknown group ${g} (hosttune:groups has ${Object.keys(f.groups).join(", ") || "none"})` +
+          (hosts.length > 1 ? `; hosts ${listed(hosts)} list it` : ""),
       });
     for (const { path, message, hosts } of problems.values())
       ctx.addIssue({

@@ -11,6 +11,7 @@ bash scripts/install-host.sh
 missing=()
 [ -x /lib/systemd/systemd-udevd ] || missing+=(udev)
 command -v ansible-playbook >/dev/null || missing+=(ansible)
+command -v rsvg-convert >/dev/null || missing+=(librsvg2-bin)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -85,7 +85,8 @@ export function sshConfigFor(path: string, alias: string): SshConfigHop & { prox
   const hops = proxyJump.split(",");
   if (hops.length > 1)
     throw new Error(
-      `ProxyJump ${proxyJump} for ${alias} in ${file} is a chain of ${hops.length} jumps; hosttune goes through one bastion: give connection.proxy, or jump through one host`,
+      `ProxyJump ${proxyJump} for ${alias} in ${file} is a chain of ${hops.length} jumps; hosttune goes ` +
+        "through one bastion: give connection.proxy, or jump through one host",
     );
   const jump = parseJump(hops[0]);
   const { proxyJump: next, ...viaConfig } = config.some((l) => namesHost(l, jump.host))

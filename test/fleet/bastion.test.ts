@@ -46,7 +46,10 @@ describe("a host behind a bastion, through the real CLI", { timeout: 600_000 }, 
     if (fleet) rmSync(fleet.dir, { recursive: true, force: true });
   });
 
-  it("up converges the host through the bastion, a preview reads it through it (one handshake per hop per deployment), a wrong bastion pin fails up naming it", async () => {
+  const claim =
+    "up converges the host through the bastion, a preview reads it through it " +
+    "(one handshake per hop per deployment), a wrong bastion pin fails up naming it";
+  it(claim, async () => {
     const [bastion, host] = fleet.hosts;
     const hops = (entries: { pid: number; host: string; via?: string }[]) => {
       const byPid = new Map<number, string[]>();

@@ -10,6 +10,7 @@
 //   [--latency-sizes 50] [--ansible-rounds 1] [--ansible-up-to 50] [--ansible-defaults-up-to 50]
 //   --toxiproxy <server>; or: node dist/bench/fleet.js <outDir> --from-log <its output>
 import { spawn } from "node:child_process";
+import { request } from "node:http";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./env";
@@ -247,13 +248,25 @@ async function floor(fleet: SshdFleet, targets: Target[], known: string, script:
 
 // ---- toxiproxy: a proxy per host on the same address, port 2222, latency each way ----
 async function toxiproxy(fleet: SshdFleet, latencyMs: number) {
-  const api = "127.0.0.1:8474";
-  const child = spawn(TOXIPROXY, ["-host", "127.0.0.1", "-port", "8474"], { stdio: "ignore" });
+  const api = { host: "127.0.0.1", port: 8474 };
+  const child = spawn(TOXIPROXY, ["-host", api.host, "-port", String(api.port)], { stdio: "ignore" });
+  // Its HTTP API on loopback, through node:http (POST a JSON body, expect 2xx).
+  const post = (path: string, body: object) =>
+    new Promise<void>((resolve, reject) => {
+      const req = request({ ...api, path, method: "POST" }, (res) => {
+        let text = "";
+        res.on("data", (b) => (text += b));
+        res.on("end", () =>
+          (res.statusCode ?? 0) < 300 ? resolve() : reject(new Error(`toxiproxy ${path}: ${res.statusCode} ${text}`)),
+        );
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify(body));
+    });
   const call = async (path: string, body: object) => {
     for (let i = 0; ; i++) {
       try {
-        const r = await fetch(`http://${api}${path}`, { method: "POST", body: JSON.stringify(body) });
-        if (!r.ok) throw new Error(`toxiproxy ${path}: ${r.status} ${await r.text()}`);
+        await post(path, body);
         return;
       } catch (e) {
         if (i > 100) throw e;

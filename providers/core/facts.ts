@@ -50,12 +50,16 @@ interface Pending {
 const pending = new Map<string, Pending[]>();
 // Well below one command line's limit (transport's MAX_SCRIPT), quoting included.
 const BATCH_BYTES = 48 * 1024;
+// A batch stays open until no read has joined it for QUIET_MS (at most OPEN_MS): a refresh
+// hands out a host's reads over a few milliseconds, and each extra batch is a shell of its own.
+const QUIET_MS = 50;
+const OPEN_MS = 1000;
 
 /**
  * Runs facts on the host and returns them parsed. Reads of one host that arrive together share
  * one script on one channel: a refresh reads every resource of a host at once, and one shell per
  * host rather than one per resource is most of what separates a fleet's preview from a plain ssh
- * loop. A batch forms while the host's connection comes up, plus one turn of the event loop.
+ * loop. A batch forms while the host's connection comes up, then until reads stop arriving.
  */
 export function readFacts(c: Connection, facts: Record<string, Raw>): Promise<ExecResult & { facts: Facts }> {
   const key = poolKey(c);
@@ -64,56 +68,73 @@ export function readFacts(c: Connection, facts: Record<string, Raw>): Promise<Ex
     if (!queue) {
       pending.set(key, (queue = []));
       void connected(c)
-        .then(() => new Promise((r) => setImmediate(r)))
+        .then(() => quiet(queue!))
         .then(() => {
-          const batch = pending.get(key)!;
           pending.delete(key);
-          return flush(c, batch);
+          return flush(c, queue!);
         });
     }
     queue.push({ facts, resolve, reject });
   });
 }
 
+/** Resolves once the queue has not grown for QUIET_MS, or OPEN_MS after it is called. */
+function quiet(queue: unknown[]): Promise<void> {
+  const until = Date.now() + OPEN_MS;
+  return new Promise((resolve) => {
+    let seen = -1;
+    const check = () => {
+      if (queue.length === seen || Date.now() >= until) return resolve();
+      seen = queue.length;
+      setTimeout(check, QUIET_MS);
+    };
+    setImmediate(check);
+  });
+}
+
 /**
- * The reads side by side on the host, as separate channels would run them (a probe that waits
- * on the host does not hold up the others), their outputs in order; one after another where no
- * temporary folder can be made.
+ * Every fact side by side on the host, as separate channels would run them (a fact that waits
+ * does not hold up the others), their outputs in order; one after another where no temporary
+ * folder can be made. Each fact costs one process: its markers are written by the shell itself
+ * and its exit code comes from `wait` (on a host where a fork costs milliseconds, the processes
+ * of a fleet's reads are most of its cost).
  */
-export function concurrently(parts: Raw[]): Raw {
-  if (parts.length === 1) return parts[0];
-  const outs = parts.map((_, i) => raw(`"$d/${i}"`));
+export function concurrently(facts: Record<string, Raw>): Raw {
+  const entries = Object.entries(facts);
+  const out = (i: number) => raw(`"$d/${i}"`);
   return sh`if d=$(mktemp -d 2>/dev/null); then
 trap 'rm -rf "$d"' EXIT
 ${join(
-  parts.map(
-    (p, i) => sh`( ${p}
-) >${outs[i]} 2>&1 &`,
+  entries.map(
+    ([name, cmd], i) => sh`printf '\n\036hosttune-fact %s\n' ${name} >${out(i)}; ( ${raw(cmd.text)}
+) >>${out(i)} 2>&1 & p${raw(String(i))}=$!`,
   ),
 )}
-wait
-cat ${outs}
+${join(entries.map((_, i) => sh`wait $p${raw(String(i))}; printf '\n\036hosttune-rc %s\n' "$?" >>${out(i)}`))}
+cat ${entries.map((_, i) => out(i))}
 else
-${join(parts)}
+${factScript(facts)}
 fi`;
 }
 
 async function flush(c: Connection, batch: Pending[]): Promise<void> {
-  const chunks: { items: Pending[]; parts: Raw[]; bytes: number }[] = [];
+  const chunks: { items: Pending[]; facts: Record<string, Raw>; bytes: number }[] = [];
   batch.forEach((p, i) => {
-    const script = factScript(Object.fromEntries(Object.entries(p.facts).map(([n, f]) => [`${i}.${n}`, f])));
+    const own = Object.fromEntries(Object.entries(p.facts).map(([n, f]) => [`${i}.${n}`, f]));
+    // Twice: each fact is there once to run side by side and once in the fallback.
+    const bytes = 2 * factScript(own).text.length;
     const last = chunks.at(-1);
-    // Twice: the script is there once to run concurrently and once as the fallback.
-    if (last && last.bytes + 2 * script.text.length < BATCH_BYTES) {
+    if (last && last.bytes + bytes < BATCH_BYTES) {
       last.items.push(p);
-      last.parts.push(script);
-      last.bytes += 2 * script.text.length;
-    } else chunks.push({ items: [p], parts: [script], bytes: 2 * script.text.length });
+      Object.assign(last.facts, own);
+      last.bytes += bytes;
+    } else chunks.push({ items: [p], facts: own, bytes });
   });
   await Promise.all(
-    chunks.map(async ({ items, parts }) => {
+    chunks.map(async ({ items, facts }) => {
       try {
-        const r = await run(c, concurrently(parts));
+        // One resource's facts: in order (side by side would cost three more processes).
+        const r = await run(c, items.length > 1 ? concurrently(facts) : factScript(facts));
         const all = parseFacts(r.stdout);
         for (const p of items) {
           const i = batch.indexOf(p);

@@ -25,7 +25,8 @@ export function journalPath(kind: string, id: string): string {
 }
 
 export function journalFact(kind: string, id: string): Raw {
-  return sh`cat ${journalPath(kind, id)} 2>/dev/null; true`;
+  // The test spares a process on the usual host, which has no journal.
+  return sh`[ ! -e ${journalPath(kind, id)} ] || cat ${journalPath(kind, id)} 2>/dev/null; true`;
 }
 
 /** The journal the probe found, if it is this resource's. */

@@ -26,7 +26,9 @@ export function probeFacts(d: DefaultQdiscDesired): Record<string, Raw> {
     runtime: sh`sysctl -n ${KEY}`,
     available: BUILTIN_QDISCS.includes(d.qdisc) ? sh`true` : sh`[ -d /sys/module/${mod} ] || modinfo -n ${mod}`,
     file: fileFact(path),
-    persisted: sh`for d in ${SYSCTL_DIRS}; do for f in "$d"/*.conf; do [ -f "$f" ] && grep -H -E '^[[:space:]]*-?net[./]core[./]default_qdisc[[:space:]]*=' "$f"; done; done; true`,
+    // One grep over every file: a process per file costs milliseconds each on some hosts.
+    persisted: sh`set --; for d in ${SYSCTL_DIRS}; do for f in "$d"/*.conf; do [ -f "$f" ] && set -- "$@" "$f"; done; done
+[ $# -eq 0 ] || grep -H -E '^[[:space:]]*-?net[./]core[./]default_qdisc[[:space:]]*=' "$@"; true`,
     devices: d.reapplyTo ? sh`tc -j qdisc show` : sh`echo '[]'`,
   };
 }

@@ -23,7 +23,7 @@ export function probeFacts(d: UdevRuleDesired): Record<string, Raw> {
     file: fileFact(path),
     // A file that already holds the intended content is live as it is: nothing to check (and a
     // dry udevadm test loads every rule on the host, the dearest read of a converged fleet).
-    verify: sh`[ "$(cat ${path} 2>/dev/null; echo .)" = "$(printf '%s' ${b64} | base64 -d; echo .)" ] && exit 0
+    verify: sh`[ "$(cat ${path} 2>/dev/null; echo .)" = ${ruleText(d) + "."} ] && exit 0
 command -v udevadm >/dev/null || { echo "udevadm is not installed (package udev)"; exit 2; }
 tmp=$(mktemp -d /run/hosttune-udev.XXXXXX) || exit 2
 trap 'rm -rf "$tmp"' EXIT

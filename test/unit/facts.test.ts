@@ -57,6 +57,16 @@ describe("readFacts (real sshd)", { timeout: 60_000 }, () => {
     expect(later.facts.shell.out).not.toBe(reads[0].facts.shell.out);
   });
 
+  it("reads that trickle in a few milliseconds apart still share one script", async () => {
+    const reads: Promise<{ facts: Record<string, { out: string }> }>[] = [];
+    for (let i = 0; i < 4; i++) {
+      reads.push(readFacts(suite.sshd.connection, { shell: sh`echo $$` }));
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    const shells = new Set((await Promise.all(reads)).map((r) => r.facts.shell.out));
+    expect(shells.size).toBe(1);
+  });
+
   it("a batch too long for one command line goes as several, none lost", async () => {
     const big = "x".repeat(10_000);
     const reads = await Promise.all(

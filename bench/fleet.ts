@@ -321,6 +321,12 @@ async function main() {
   const results: Run[] = [];
   for (const n of SIZES) {
     const fleet = await startSshdFleet({ n, dir: join(outDir, "fleet"), udevd: true });
+    // Interrupted (Ctrl-C, a kill): the fleet's sshd and udevd are stopped, not orphaned.
+    const interrupted = (signal: NodeJS.Signals) => {
+      fleet.stop();
+      process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+    };
+    process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
     try {
       for (const latency of LATENCIES.filter((l) => l === 0 || !LATENCY_SIZES.length || LATENCY_SIZES.includes(n))) {
         if (latency > 0 && !TOXIPROXY) throw new Error("--toxiproxy <server binary> is needed for a latency > 0");
@@ -380,6 +386,7 @@ async function main() {
         }
       }
     } finally {
+      process.off("SIGINT", interrupted).off("SIGTERM", interrupted);
       fleet.stop();
     }
   }

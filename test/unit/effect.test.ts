@@ -1,0 +1,162 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { factScript, parseFacts } from "../../providers/core/facts";
+import { run } from "../../providers/core/transport";
+import { CANNOT_MEASURE, napiFacts, napiResult, napiScript, parseCounts, parseIrqs } from "../../providers/effect/napi";
+import { stolenFacts, stolenResult } from "../../providers/effect/stolen";
+import { suiteSshd } from "./sshd";
+
+describe("napi_poll counts", () => {
+  it("reads bpftrace's map and the awk aggregate of perf and tracefs alike", () => {
+    // bpftrace prints its map at exit; the other two are aggregated on the host by our awk.
+    const bpftrace = "Attaching 2 probes...\n\n@[eth0, 0]: 2981\n@[eth0, 1]: 77\n@[eth0, 64]: 3\n@[eni1np1, 0]: 5\n";
+    expect(parseCounts(bpftrace)).toEqual({ eth0: { "0": 2981, "1": 77, "64": 3 }, eni1np1: { "0": 5 } });
+    // perf on this machine (virtio-net's queues have no device name in the tracepoint).
+    const perf = "source perf\n@ (no_device) 1 43\n@ (no_device) 2 13\n";
+    expect(parseCounts(perf)).toEqual({ "(no_device)": { "1": 43, "2": 13 } });
+  });
+
+  it("counts a NIC's interrupts from its MSI IRQs in /proc/interrupts", () => {
+    const out = [
+      "uptime 100.50",
+      "dev enp0s3 24 25",
+      "dev eni1np1",
+      "           CPU0       CPU1       ",
+      " 24:         10          5  PCI-MSIX-0000:00:03.0   0-edge      enp0s3-rx-0",
+      " 25:          1          2  PCI-MSIX-0000:00:03.0   1-edge      enp0s3-tx-0",
+      "NMI:          0          0   Non-maskable interrupts",
+    ].join("\n");
+    expect(parseIrqs(out)).toEqual({
+      uptime: 100.5,
+      irqs: { enp0s3: ["24", "25"], eni1np1: [] },
+      counts: { "24": 15, "25": 3 },
+    });
+  });
+
+  it("reports the share of polls that found no work, and interrupts per second", () => {
+    const facts = {
+      irqs0: { rc: 0, out: "uptime 10.00\ndev eth0 30\n 30: 100 100  x\n" },
+      trace: { rc: 0, out: "source bpftrace\n@[eth0, 0]: 30\n@[eth0, 1]: 10\n" },
+      irqs1: { rc: 0, out: "uptime 12.00\ndev eth0 30\n 30: 150 150  x\n" },
+      left: { rc: 0, out: "" },
+    };
+    expect(napiResult(facts, ["eth0", "eth1"], 2)).toEqual({
+      leftover: [],
+      effects: [
+        {
+          device: "eth0",
+          source: "bpftrace",
+          windowSeconds: 2,
+          histogram: { "0": 30, "1": 10 },
+          polls: 40,
+          pollsPerSecond: 20,
+          zeroWorkShare: 0.75,
+          irqsPerSecond: 50,
+        },
+        {
+          device: "eth1",
+          source: "bpftrace",
+          windowSeconds: 2,
+          histogram: {},
+          polls: 0,
+          pollsPerSecond: 0,
+          zeroWorkShare: null,
+          irqsPerSecond: null,
+        },
+      ],
+    });
+  });
+
+  // A PATH with the shell's everyday tools and neither bpftrace nor perf.
+  function withoutTracers(): string {
+    const bin = mkdtempSync(join(tmpdir(), "hosttune-notracer-"));
+    const tools = [
+      "sh",
+      "cat",
+      "awk",
+      "mktemp",
+      "timeout",
+      "nice",
+      "pgrep",
+      "ls",
+      "rm",
+      "rmdir",
+      "mkdir",
+      "mount",
+      "unshare",
+    ];
+    for (const t of tools)
+      symlinkSync(execFileSync("sh", ["-c", `command -v ${t}`], { encoding: "utf8" }).trim(), join(bin, t));
+    return bin;
+  }
+
+  it("without bpftrace or perf, counts through a tracefs instance of its own and removes it", () => {
+    const out = execFileSync("/bin/sh", ["-c", factScript(napiFacts(["(no_device)"], 2)).text], {
+      encoding: "utf8",
+      env: { PATH: withoutTracers() },
+    });
+    const r = napiResult(parseFacts(out), ["(no_device)"], 2);
+    if (!("effects" in r)) throw new Error(`not measured: ${r.cannotMeasure}`);
+    expect(r.leftover).toEqual([]);
+    expect(r.effects[0].source).toBe("tracefs");
+    expect(execFileSync("sh", ["-c", "ls /sys/kernel/tracing/instances"], { encoding: "utf8" })).not.toMatch(
+      /hosttune-napi/,
+    );
+  });
+
+  it("a host with no tracer is told what to install, and nothing else fails", () => {
+    // Neither tool, and no tracefs: both of its places hidden in a mount namespace of its own.
+    const script = factScript(napiFacts(["lo"], 1)).text;
+    const hide = 'mount -t tmpfs none /sys/kernel/tracing && mount -t tmpfs none /sys/kernel/debug && exec sh -c "$0"';
+    const out = execFileSync("unshare", ["-m", "--propagation", "private", "sh", "-c", hide, script], {
+      encoding: "utf8",
+      env: { PATH: withoutTracers() },
+    });
+    expect(napiResult(parseFacts(out), ["lo"], 1)).toEqual({ cannotMeasure: CANNOT_MEASURE, leftover: [] });
+  });
+});
+
+describe("effect measurements on a real host (sshd on this machine)", { timeout: 120_000 }, () => {
+  const suite = suiteSshd();
+
+  it("counts napi_poll with perf, within its window, and leaves no tracer behind", async () => {
+    const devices = ["(no_device)", "lo"];
+    const { script, timeoutMs } = napiScript(devices, 2);
+    const t0 = Date.now();
+    const r = napiResult(parseFacts((await run(suite.sshd.connection, script, { timeoutMs })).stdout), devices, 2);
+    expect(Date.now() - t0).toBeGreaterThan(2000);
+    if (!("effects" in r)) throw new Error(`not measured: ${r.cannotMeasure}`);
+    expect(r.leftover).toEqual([]);
+    expect(r.effects.map((e) => [e.device, e.source])).toEqual([
+      ["(no_device)", "perf"],
+      ["lo", "perf"],
+    ]);
+    for (const e of r.effects) {
+      expect(e.polls).toBe(Object.values(e.histogram).reduce((a, b) => a + b, 0));
+      for (const [work, n] of Object.entries(e.histogram)) {
+        expect(Number(work)).toBeGreaterThanOrEqual(0);
+        expect(n).toBeGreaterThan(0);
+      }
+    }
+    expect(execFileSync("sh", ["-c", "pgrep -x perf || true"], { encoding: "utf8" })).toBe("");
+  });
+
+  it("measures stolen CPU of a pinned openssl on one CPU", async () => {
+    const r = await run(suite.sshd.connection, factScript(stolenFacts(0, 1)), { timeoutMs: 120_000 });
+    const s = stolenResult(parseFacts(r.stdout), 0, 1);
+    if ("cannotMeasure" in s) throw new Error(s.cannotMeasure);
+    expect(s.userSeconds).toBeGreaterThan(0.3);
+    expect(s.stolenShare).toBeGreaterThanOrEqual(0);
+    expect(s.stolenShare).toBeLessThan(1);
+  });
+
+  it("a CPU the host does not have is a clear 'cannot measure'", async () => {
+    const r = await run(suite.sshd.connection, factScript(stolenFacts(999, 1)));
+    expect(stolenResult(parseFacts(r.stdout), 999, 1)).toEqual({
+      cannotMeasure: "cannot measure stolen CPU: no CPU 999 on this host",
+    });
+  });
+});

@@ -3,30 +3,19 @@
 // Exports each host's drift (asked vs got, per resource).
 import * as pulumi from "@pulumi/pulumi";
 // Not "./fleet": a dist/fleet.js left by a build from before fleet/ was a folder would shadow it.
-import { parseFleet, waves } from "./fleet/index";
+import { fleetFromConfig, hostConnection, waves } from "./fleet/index";
 import { HostTuning } from "./providers/hostTuning";
 
 // Module-level code with named exports: what the SDK's program runner turns into the stack's
 // outputs (a default-exported function would not be called by it).
 function program() {
   const cfg = new pulumi.Config("hosttune");
-  const fleet = parseFleet({
-    hosts: cfg.requireObject("hosts"),
-    groups: cfg.getObject("groups"),
-    tuning: cfg.getObject("tuning"),
-    rollout: cfg.getObject("rollout"),
-    proxy: cfg.getObject("proxy"),
-    // `true` or a path: config values are strings.
-    sshConfig: cfg.get("sshConfig") === "true" ? true : cfg.get("sshConfig"),
-    privateKeyPath: cfg.get("privateKeyPath"),
-    passwordEnv: cfg.get("passwordEnv"),
-    sudoPasswordEnv: cfg.get("sudoPasswordEnv"),
-    commandTimeout: cfg.getNumber("commandTimeout"),
-  });
-  const privateKey = cfg.getSecret("privateKey");
-  const { privateKeyPath, passwordEnv, sudoPasswordEnv, commandTimeout } = fleet;
-  const password = cfg.getSecret("password");
-  const sudoPassword = cfg.getSecret("sudoPassword");
+  const fleet = fleetFromConfig(cfg);
+  const secrets = {
+    privateKey: cfg.getSecret("privateKey"),
+    password: cfg.getSecret("password"),
+    sudoPassword: cfg.getSecret("sudoPassword"),
+  };
 
   const tunings: Record<string, HostTuning> = {};
   let previous: HostTuning[] = [];
@@ -37,23 +26,7 @@ function program() {
   try {
     for (const wave of waves(fleet.hosts, fleet.rollout)) {
       previous = wave.map((h) => {
-        const { host, port, user, hostKey, knownHostsFile, proxy, sshConfig } = h;
-        const connection = {
-          host,
-          port,
-          user,
-          hostKey,
-          knownHostsFile,
-          proxy,
-          sshConfig,
-          privateKey,
-          privateKeyPath,
-          passwordEnv,
-          sudoPasswordEnv,
-          password,
-          sudoPassword,
-          commandTimeout,
-        };
+        const connection = hostConnection(fleet, h, secrets);
         // A wave starts when every resource of the wave before is done, and not at all if one failed.
         return (tunings[h.name] = new HostTuning(h.name, { connection, tuning: h.tuning }, { dependsOn: previous }));
       });

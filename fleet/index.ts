@@ -174,3 +174,54 @@ export function parseFleet(raw: unknown): Fleet {
     );
   return r.data;
 }
+
+/** What the fleet is read from: the program's pulumi.Config, or `pulumi config --json` for a report. */
+export interface ConfigReader {
+  getObject<T>(key: string): T | undefined;
+  get(key: string): string | undefined;
+  getNumber(key: string): number | undefined;
+}
+
+/** The stack config's fleet, validated (a RunError listing every problem). */
+export function fleetFromConfig(cfg: ConfigReader): Fleet {
+  return parseFleet({
+    hosts: cfg.getObject("hosts"),
+    groups: cfg.getObject("groups"),
+    tuning: cfg.getObject("tuning"),
+    rollout: cfg.getObject("rollout"),
+    proxy: cfg.getObject("proxy"),
+    // `true` or a path: config values are strings.
+    sshConfig: cfg.get("sshConfig") === "true" ? true : cfg.get("sshConfig"),
+    privateKeyPath: cfg.get("privateKeyPath"),
+    passwordEnv: cfg.get("passwordEnv"),
+    sudoPasswordEnv: cfg.get("sudoPasswordEnv"),
+    commandTimeout: cfg.getNumber("commandTimeout"),
+  });
+}
+
+/** The stack's secrets a host's connection may use: Outputs in the program, strings in a report. */
+export interface FleetSecrets<S> {
+  privateKey?: S;
+  password?: S;
+  sudoPassword?: S;
+}
+
+/** A host's connection, as its resources take it. */
+export function hostConnection<S>(fleet: Fleet, h: Fleet["hosts"][number], secrets: FleetSecrets<S>) {
+  const { host, port, user, hostKey, knownHostsFile, proxy, sshConfig } = h;
+  const { privateKeyPath, passwordEnv, sudoPasswordEnv, commandTimeout } = fleet;
+  return {
+    host,
+    port,
+    user,
+    hostKey,
+    knownHostsFile,
+    proxy,
+    sshConfig,
+    privateKeyPath,
+    passwordEnv,
+    sudoPasswordEnv,
+    commandTimeout,
+    ...secrets,
+  };
+}

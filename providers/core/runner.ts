@@ -3,7 +3,7 @@
 // (observe), delete (restore what create recorded, verify).
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { type Connection, connectionSchema, target } from "./connection";
-import { readFacts } from "./facts";
+import { factScript, parseFacts, readFacts } from "./facts";
 import type { AnySpec, Drift } from "./spec";
 import { applyScript, describeSteps, failedStep, hostMessage, type Step } from "./steps";
 import { applyConfirmed } from "./confirm";
@@ -31,6 +31,8 @@ export interface Outputs {
   applied: string[];
   /** Where the host differs from what is asked, as of the last read (empty after create/update). */
   drift: string[];
+  /** The last change's measured effect (spec.effect): before it, and after it was verified. */
+  effect?: { before: unknown; after: unknown; at: string };
 }
 
 type Inputs = { connection: unknown; desired: unknown };
@@ -124,7 +126,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
     d: unknown,
     target_: (o: unknown, recorded: unknown) => unknown,
     stateRecorded?: unknown,
-  ): Promise<{ observed: unknown; recorded: unknown; applied: Step[] }> {
+  ): Promise<{ observed: unknown; recorded: unknown; applied: Step[]; effect?: Outputs["effect"] }> {
     return withHostLock(c, async () => {
       const { kind } = this.spec;
       const id = this.spec.id(d);
@@ -136,6 +138,8 @@ export class SpecProvider implements dynamic.ResourceProvider {
         if (journal) await run(c, removeJournal(kind, id));
         return { observed: before, recorded, applied: [] };
       }
+      const measureBefore = this.measure(c, d, before);
+      const effectBefore = measureBefore && (await measureBefore);
       const journaled = [
         writeJournal({ kind, id, recorded, started: new Date().toISOString(), steps: describeSteps(steps) }),
         ...steps,
@@ -170,8 +174,22 @@ export class SpecProvider implements dynamic.ResourceProvider {
           `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before, !journal)}`,
         );
       await run(c, removeJournal(kind, id));
-      return { observed: after, recorded, applied: steps };
+      const measureAfter = measureBefore && this.measure(c, d, after);
+      const effect = measureAfter
+        ? { before: effectBefore, after: await measureAfter, at: new Date().toISOString() }
+        : undefined;
+      return { observed: after, recorded, applied: steps, effect };
     });
+  }
+
+  /** spec.effect's measurement, or null when it asks for none; one that cannot run says why. */
+  private measure(c: Connection, d: unknown, o: unknown): Promise<unknown> | null {
+    const m = this.spec.effect?.(d, o);
+    if (!m) return null;
+    return run(c, factScript(m.facts), { timeoutMs: m.timeoutMs }).then(
+      (r) => m.read(parseFacts(r.stdout)),
+      (e: Error) => ({ cannotMeasure: e.message }),
+    );
   }
 
   private apply(c: Connection, d: unknown, steps: Step[], before: unknown) {
@@ -212,7 +230,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   async create(inputs: Inputs): Promise<dynamic.CreateResult> {
     const c = inputs.connection as Connection;
-    const { observed, recorded, applied } = await this.converge(live(c), inputs.desired, (o) =>
+    const { observed, recorded, applied, effect } = await this.converge(live(c), inputs.desired, (o) =>
       this.spec.want(inputs.desired, o),
     );
     const outs: Outputs = {
@@ -222,18 +240,21 @@ export class SpecProvider implements dynamic.ResourceProvider {
       recorded,
       applied: describeSteps(applied),
       drift: [],
+      ...(effect && { effect }),
     };
     return { id: this.where(c, inputs.desired), outs };
   }
 
   async update(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.UpdateResult> {
     const c = news.connection as Connection;
-    const { observed, recorded, applied } = await this.converge(
+    const { observed, recorded, applied, effect } = await this.converge(
       live(c),
       news.desired,
       (o) => this.spec.want(news.desired, o),
       olds.recorded,
     );
+    // A run that changed nothing keeps the last change's effect.
+    const last = effect ?? olds.effect;
     const outs: Outputs = {
       connection: c,
       desired: news.desired,
@@ -241,6 +262,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       recorded,
       applied: describeSteps(applied),
       drift: [],
+      ...(last && { effect: last }),
     };
     return { outs };
   }

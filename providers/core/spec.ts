@@ -32,6 +32,11 @@ export interface ResourceSpec<D, O, T, I = unknown> {
   /** Pure: where `o` differs from `t`. Empty when in sync. */
   drift(t: T, o: O): Drift[];
   /**
+   * What the change does, measured (optional): run before a change and again once it is verified,
+   * both kept in the outputs. Informational: a measurement that cannot run never fails the change.
+   */
+  effect?(d: D, o: O): Measurement | null;
+  /**
    * For changes that can cut the SSH path: apply as a detached job that the host rolls back
    * by itself (with these steps) unless a fresh connection confirms within the timeout.
    */
@@ -46,6 +51,13 @@ export interface ResourceSpec<D, O, T, I = unknown> {
   };
 }
 
+/** A measurement on the host: facts run in order under their own deadline, then read. */
+export interface Measurement {
+  facts: Record<string, Raw>;
+  timeoutMs: number;
+  read(facts: Facts): unknown;
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnySpec = ResourceSpec<any, any, any, any>;
 
@@ -56,7 +68,7 @@ export function defineSpec<D, O, T, I>(
   id: (d: D) => string,
   probe: { probeFacts: ResourceSpec<D, O, T>["facts"]; observe: ResourceSpec<D, O, T>["observe"] },
   planner: Pick<ResourceSpec<D, O, T>, "want" | "restore" | "plan" | "drift">,
-  extra: Pick<ResourceSpec<D, O, T>, "commitConfirmed"> = {},
+  extra: Pick<ResourceSpec<D, O, T>, "commitConfirmed" | "effect"> = {},
 ): ResourceSpec<D, O, T, I> {
   return {
     kind,

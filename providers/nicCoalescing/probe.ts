@@ -32,18 +32,22 @@ const RC = "\x1erc ";
 // A failed --json run has already printed "[ ]" (ethtool opens the JSON array before asking the
 // kernel), so its output is kept only on success; ethtool -c then prints the error alone.
 export function probeFacts(d: NicCoalescingDesired): Record<string, Raw> {
-  const rule = `${RULES_DIR}/${d.ruleFile}`;
   return {
     ethtool: sh`command -v ethtool && ethtool --version`,
-    nics: sh`for d in /sys/class/net/*; do
+    nics: nicsFact(),
+    rule: fileFact(`${RULES_DIR}/${d.ruleFile}`),
+  };
+}
+
+/** Every NIC with a driver and its coalescing (read by parseNics). */
+export function nicsFact(): Raw {
+  return sh`for d in /sys/class/net/*; do
   [ -e "$d/device/driver" ] || continue
   n=$(basename "$d")
   printf '\036nic %s %s\n' "$n" "$(basename "$(readlink "$d/device/driver")")"
   if j=$(ethtool --json -c "$n" 2>/dev/null); then printf '%s\n' "$j"; else ethtool -c "$n" 2>&1; fi
   printf '\n\036rc %s\n' "$?"
-done`,
-    rule: fileFact(rule),
-  };
+done`;
 }
 
 /**

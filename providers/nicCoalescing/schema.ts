@@ -69,6 +69,14 @@ export const nicCoalescingSchema = z
     settings: settingsSchema,
     /** udev rule under /etc/udev/rules.d that re-applies the settings when the NIC appears. */
     ruleFile: fileName(".rules").optional(),
+    /**
+     * Measure napi_poll on the selected NICs for this many seconds before a change and after it
+     * (kept in the outputs as `effect`); off when absent.
+     */
+    measure: z
+      .object({ windowSeconds: z.number().int().min(1).max(600).default(10) })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((d) => d.interface || d.match || d.driver, {

@@ -1,4 +1,5 @@
 import { defineSpec } from "../core/spec";
+import { napiFacts, napiResult, START_ALLOWANCE_S } from "../effect/napi";
 import * as planner from "./plan";
 import * as probe from "./probe";
 import { nicCoalescingSchema, type NicCoalescingDesired } from "./schema";
@@ -9,4 +10,22 @@ export const nicCoalescingSpec = defineSpec(
   (d: NicCoalescingDesired) => `coalescing/${d.interface ?? d.match ?? "*"}${d.driver ? `@${d.driver}` : ""}`,
   probe,
   planner,
+  {
+    // napi_poll on the NICs it tunes, with the coalescing in force at the time.
+    effect: (d, o) => {
+      if (!d.measure) return null;
+      const devices = Object.keys(o.nics);
+      const seconds = d.measure.windowSeconds;
+      return {
+        facts: napiFacts(devices, seconds),
+        timeoutMs: (seconds + START_ALLOWANCE_S + 60) * 1000,
+        read: (facts) => {
+          const r = napiResult(facts, devices, seconds);
+          if (!("effects" in r)) return r;
+          const nics = r.effects.map((e) => ({ ...e, coalescing: o.nics[e.device]?.values ?? {} }));
+          return { nics, leftover: r.leftover };
+        },
+      };
+    },
+  },
 );

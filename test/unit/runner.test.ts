@@ -106,3 +106,46 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     expect(existsSync(journalPath("ToyFile", `toy/${path}`))).toBe(false);
   });
 });
+
+// A kind that measures its effect: the file's content before the change and after it.
+const measured = defineSpec<D, O, O, z.input<typeof schema>>(
+  "ToyMeasured",
+  schema,
+  (d) => `toy-measured/${d.path}`,
+  { probeFacts: toy.facts, observe: toy.observe },
+  toy,
+  {
+    effect: (d) => ({
+      // Content that says "slow": a measurement that outlives its deadline.
+      facts: { seen: sh`cat ${d.path}; case ${d.content} in *slow*) sleep 30;; esac` },
+      timeoutMs: d.content.includes("slow") ? 1000 : 30_000,
+      read: (f) => f.seen.out,
+    }),
+  },
+);
+
+describe("runner: a change's measured effect (real sshd)", { timeout: 120_000 }, () => {
+  const suite = suiteSshd();
+
+  it("is measured before the change and after it is verified, kept while nothing changes", async () => {
+    const p = new SpecProvider(measured);
+    const path = join(mkdtempSync(join(tmpdir(), "hosttune-effect-")), "f");
+    writeFileSync(path, "theirs\n");
+    const connection = suite.sshd.connection;
+    const { outs } = await p.create({ connection, desired: { path, content: "ours\n" } });
+    expect(outs.effect).toMatchObject({ before: "theirs\n", after: "ours\n" });
+    const same = await p.update("id", outs, { connection, desired: { path, content: "ours\n" } });
+    expect(same.outs.effect).toEqual(outs.effect);
+  });
+
+  it("one that cannot run says so, and the change still goes through", async () => {
+    const p = new SpecProvider(measured);
+    const path = join(mkdtempSync(join(tmpdir(), "hosttune-effect-")), "f");
+    const { outs } = await p.create({
+      connection: suite.sshd.connection,
+      desired: { path, content: "ours, slow\n" },
+    });
+    expect(readFileSync(path, "utf8")).toBe("ours, slow\n");
+    expect(outs.effect).toMatchObject({ before: { cannotMeasure: expect.stringMatching(/timed out/) } });
+  });
+});

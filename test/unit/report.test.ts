@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { resourceStates } from "../../report/collect";
+import { parseArgs } from "../../report/cli";
+
+describe("hosttune report's arguments", () => {
+  it("defaults: a 10 s window, no stolen-CPU run, the page under .hosttune/report/<stack>", () => {
+    expect(parseArgs(["--stack", "lab"])).toEqual({
+      stack: "lab",
+      out: ".hosttune/report/lab",
+      window: 10,
+      stolenCpu: undefined,
+      stolenSeconds: 10,
+    });
+    expect(parseArgs(["--stack=lab", "--window=3", "--stolen-cpu", "1", "--out", "/tmp/r"])).toMatchObject({
+      window: 3,
+      stolenCpu: 1,
+      out: "/tmp/r",
+    });
+  });
+
+  it("bad input: every problem at once, with the usage, before anything runs", () => {
+    let message = "";
+    try {
+      parseArgs(["--window", "0", "--stolen-cpu", "x", "--bogus"]);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    for (const problem of [
+      'unknown argument "--bogus"',
+      "--window must be 1-600 seconds, not 0",
+      "--stack is required",
+      "--stolen-cpu must be a CPU number, not x",
+      "usage: hosttune report --stack ENV",
+    ])
+      expect(message).toContain(problem);
+    expect(() => parseArgs(["--stack", "-rf"])).toThrow(/--stack -rf: not a stack name/);
+    expect(() => parseArgs(["--stack"])).toThrow(/--stack needs a value/);
+    expect(() => parseArgs(["--stack", "a b"])).toThrow(/--stack a b: not a stack name/);
+  });
+});
+
+describe("resource states from a plain preview", () => {
+  const urn = (kind: string, name: string) =>
+    `urn:pulumi:lab::hosttune::hosttune:index:HostTuning$pulumi-nodejs:dynamic/hosttune:${kind}::${name}`;
+
+  it("in sync, drifted with asked vs got, by host (the longest host name wins)", () => {
+    const steps = [
+      { op: "same", urn: "urn:pulumi:lab::hosttune::pulumi:pulumi:Stack::hosttune-lab" },
+      { op: "same", urn: urn("DefaultQdisc", "vm1-default-qdisc") },
+      {
+        op: "update",
+        urn: urn("NicCoalescing", "vm1-nic-enp0s3"),
+        oldState: { outputs: { drift: ["enp0s3.rx-usecs: asked 100, got 3"] } },
+      },
+      { op: "same", urn: urn("UdevRule", "vm1-a-udev-90-tap.rules") },
+      { op: "create", urn: urn("UdevRule", "vm2-udev-90-tap.rules") },
+    ];
+    expect(resourceStates(["vm1", "vm1-a", "vm2"], steps)).toEqual({
+      vm1: [
+        { name: "vm1-default-qdisc", kind: "DefaultQdisc", state: "in-sync", drift: [] },
+        {
+          name: "vm1-nic-enp0s3",
+          kind: "NicCoalescing",
+          state: "drifted",
+          drift: ["enp0s3.rx-usecs: asked 100, got 3"],
+        },
+      ],
+      "vm1-a": [{ name: "vm1-a-udev-90-tap.rules", kind: "UdevRule", state: "in-sync", drift: [] }],
+      vm2: [{ name: "vm2-udev-90-tap.rules", kind: "UdevRule", state: "unknown", drift: [] }],
+    });
+  });
+});

@@ -29,7 +29,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 # Compiled only when a source is newer than the output: a second run (command 1 beside a test
 # run) must not rewrite dist/ under a running provider.
-if [ ! -f dist/lib.js ] || [ -n "$(find index.ts lib.ts fleet providers bench tsconfig.json package.json -newer dist/lib.js -print -quit)" ]; then
+if [ ! -f dist/lib.js ] || [ -n "$(find index.ts lib.ts fleet providers bench report tsconfig.json package.json -newer dist/lib.js -print -quit)" ]; then
   npx tsc -p .
 fi
 bash scripts/toolchain.sh >/dev/null

@@ -1,11 +1,10 @@
 // The fleet bench's plot: median wall time against hosts, one line per contender, a panel per
 // operation and round-trip time, drawn by Vega-Lite and rendered to SVG by Vega (no browser).
+import { svgOf } from "../report/svg";
 import type { Run } from "./fleet";
 
 export async function plotFleet(results: Run[]): Promise<string> {
-  const vega = await import("vega");
-  const vl = await import("vega-lite");
-  const spec = {
+  return svgOf({
     data: { values: results.map((r) => ({ ...r, panel: `${r.op}, RTT ${r.latencyMs} ms` })) },
     facet: { column: { field: "panel", type: "nominal", title: null, sort: "descending" } },
     spec: {
@@ -38,7 +37,5 @@ export async function plotFleet(results: Run[]): Promise<string> {
       ],
     },
     resolve: { scale: { y: "independent" } },
-  };
-  const view = new vega.View(vega.parse(vl.compile(spec as never).spec), { renderer: "none" });
-  return view.toSVG();
+  });
 }

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what hosttune's lab and tests need on this machine, only what is missing:
 # Debian packages (QEMU, debootstrap, ssh client, sshd for the transport's unit tests and the
-# fleet tests, udev and PostgreSQL for the fleet tests), npm dependencies, the compiled project
-# and the offline Pulumi toolchain. Safe to run again.
+# fleet tests, udev and PostgreSQL for the fleet tests, headless Chromium to open the report page
+# as a person would), npm dependencies, the compiled project and the offline Pulumi toolchain.
+# Safe to run again.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 need=()
 for pair in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap ssh:openssh-client \
-            ssh-keygen:openssh-client sshd:openssh-server mkfs.ext4:e2fsprogs flock:util-linux; do
+            ssh-keygen:openssh-client sshd:openssh-server mkfs.ext4:e2fsprogs flock:util-linux \
+            chromium:chromium; do
   # sbin is not on every user's PATH.
   command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
@@ -29,7 +31,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 # Compiled only when a source is newer than the output: a second run (command 1 beside a test
 # run) must not rewrite dist/ under a running provider.
-if [ ! -f dist/lib.js ] || [ -n "$(find index.ts lib.ts fleet providers bench tsconfig.json package.json -newer dist/lib.js -print -quit)" ]; then
+if [ ! -f dist/lib.js ] || [ -n "$(find index.ts lib.ts fleet providers bench report tsconfig.json package.json -newer dist/lib.js -print -quit)" ]; then
   npx tsc -p .
 fi
 bash scripts/toolchain.sh >/dev/null

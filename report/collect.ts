@@ -9,7 +9,7 @@ import { sh } from "../providers/core/quote";
 import { closeAll, run } from "../providers/core/transport";
 import { napiResult, napiScript } from "../providers/effect/napi";
 import { stolenFacts, stolenResult } from "../providers/effect/stolen";
-import { nicsFact, parseNics, selects } from "../providers/nicCoalescing/probe";
+import { nicsFact, parseNics, selects, supported } from "../providers/nicCoalescing/probe";
 import type { NicCoalescingDesired } from "../providers/nicCoalescing/schema";
 import { type Fleet, type FleetSecrets, hostConnection } from "../fleet/index";
 import type { FleetReport, HostFacts, HostReport, NapiEffect, ResourceState } from "./model";
@@ -112,9 +112,7 @@ async function readHost(
     nics: Object.entries(nics).map(([device, n]) => ({
       device,
       driver: n.driver,
-      coalescingKeys: Object.entries(n.values)
-        .filter(([, v]) => v !== null)
-        .map(([k]) => k),
+      coalescingKeys: Object.keys(supported(n.values)),
     })),
     qdiscs,
     vrfMembers: units.map((u, i) => ({ unit: u.unit, vrf: fact(f, `vrf${i}`).out.trim() })),
@@ -135,7 +133,7 @@ async function readHost(
     if (m.leftover.length) o.progress(`${name}: WARNING: left behind after measuring: ${m.leftover.join(", ")}`);
     out.napi =
       "effects" in m
-        ? m.effects.map((e): NapiEffect => ({ ...e, coalescing: coalescingOf(nics[e.device]?.values ?? {}) }))
+        ? m.effects.map((e): NapiEffect => ({ ...e, coalescing: supported(nics[e.device]?.values ?? {}) }))
         : { cannotMeasure: m.cannotMeasure };
   }
   if (o.stolenCpu !== undefined) {
@@ -146,11 +144,6 @@ async function readHost(
     out.stolen = stolenResult(parseFacts(s.stdout), o.stolenCpu, o.stolenSeconds);
   }
   return out;
-}
-
-/** The values a NIC's driver supports, as the report shows them. */
-function coalescingOf(values: Record<string, number | boolean | null>): NapiEffect["coalescing"] {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null)) as NapiEffect["coalescing"];
 }
 
 export async function collect(

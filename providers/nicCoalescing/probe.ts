@@ -111,6 +111,11 @@ export function parseCoalesceJson(text: string): Partial<Record<Param, Value>> {
   return Object.fromEntries(ALL_PARAMS.map((p) => [p, values[p] ?? null]));
 }
 
+/** The parameters a NIC's driver supports (ethtool shows the others as n/a), with their values. */
+export function supported(values: Nic["values"]): Record<string, number | boolean> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null)) as Record<string, number | boolean>;
+}
+
 export function parseNics(out: string): Record<string, Nic> {
   const nics: Record<string, Nic> = {};
   for (const chunk of out.split(NIC).slice(1)) {

@@ -22,7 +22,7 @@ export const nicCoalescingSpec = defineSpec(
         read: (facts) => {
           const r = napiResult(facts, devices, seconds);
           if (!("effects" in r)) return r;
-          const nics = r.effects.map((e) => ({ ...e, coalescing: o.nics[e.device]?.values ?? {} }));
+          const nics = r.effects.map((e) => ({ ...e, coalescing: probe.supported(o.nics[e.device]?.values ?? {}) }));
           return { nics, leftover: r.leftover };
         },
       };

@@ -2,14 +2,14 @@
 # Installs what hosttune's lab and tests need on this machine, only what is missing:
 # Debian packages (QEMU, debootstrap, ssh client, sshd for the transport's unit tests and the
 # fleet tests, udev and PostgreSQL for the fleet tests, headless Chromium to open the report page
-# as a person would), npm dependencies, the compiled project and the offline Pulumi toolchain.
+# as a person would, bpftrace and perf for the napi_poll measurement's unit tests), npm dependencies, the compiled project and the offline Pulumi toolchain.
 # Safe to run again.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 need=()
 for pair in qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils debootstrap:debootstrap ssh:openssh-client \
             ssh-keygen:openssh-client sshd:openssh-server mkfs.ext4:e2fsprogs flock:util-linux \
-            chromium:chromium; do
+            chromium:chromium bpftrace:bpftrace perf:linux-perf; do
   # sbin is not on every user's PATH.
   command -v "${pair%%:*}" >/dev/null || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done

@@ -14,8 +14,9 @@ const NO_TRACER = 4;
 export const START_ALLOWANCE_S = 120;
 
 const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
-// perf and tracefs print "napi poll on napi struct ... for device eth0 work 1 budget 64".
-const AGGREGATE = `awk '{ d = ""; w = ""; for (i = 1; i < NF; i++) { if ($i == "device") d = $(i + 1); if ($i == "work") w = $(i + 1) }
+// perf and tracefs print "napi poll on napi struct ... for device eth0 work 1 budget 64": counted on
+// the host, so that a busy NIC sends a few lines rather than one per poll.
+export const AGGREGATE = `awk '{ d = ""; w = ""; for (i = 1; i < NF; i++) { if ($i == "device") d = $(i + 1); if ($i == "work") w = $(i + 1) }
 if (d != "" && w != "") c[d " " w]++ } END { for (k in c) print "@", k, c[k] }'`;
 
 /** IRQ numbers per device, then /proc/interrupts, stamped with the uptime. */

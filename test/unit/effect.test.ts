@@ -1,22 +1,38 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, symlinkSync } from "node:fs";
+import { mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { factScript, parseFacts } from "../../providers/core/facts";
 import { run } from "../../providers/core/transport";
-import { CANNOT_MEASURE, napiFacts, napiResult, napiScript, parseCounts, parseIrqs } from "../../providers/effect/napi";
+import {
+  AGGREGATE,
+  CANNOT_MEASURE,
+  napiFacts,
+  napiResult,
+  napiScript,
+  parseCounts,
+  parseIrqs,
+} from "../../providers/effect/napi";
 import { stolenFacts, stolenResult } from "../../providers/effect/stolen";
 import { suiteSshd } from "./sshd";
 
 describe("napi_poll counts", () => {
-  it("reads bpftrace's map and the awk aggregate of perf and tracefs alike", () => {
-    // bpftrace prints its map at exit; the other two are aggregated on the host by our awk.
-    const bpftrace = "Attaching 2 probes...\n\n@[eth0, 0]: 2981\n@[eth0, 1]: 77\n@[eth0, 64]: 3\n@[eni1np1, 0]: 5\n";
-    expect(parseCounts(bpftrace)).toEqual({ eth0: { "0": 2981, "1": 77, "64": 3 }, eni1np1: { "0": 5 } });
-    // perf on this machine (virtio-net's queues have no device name in the tracepoint).
-    const perf = "source perf\n@ (no_device) 1 43\n@ (no_device) 2 13\n";
-    expect(parseCounts(perf)).toEqual({ "(no_device)": { "1": 43, "2": 13 } });
+  // Captured on this machine (virtio-net's queues carry no device name in the tracepoint).
+  const captured = (f: string) => readFileSync(join(__dirname, "..", "fixtures", "effect", f), "utf8");
+
+  it("reads bpftrace's map as bpftrace prints it at exit (its warnings around it)", () => {
+    expect(parseCounts(captured("bpftrace-napi.txt"))).toEqual({ "(no_device)": { "1": 249, "2": 26 } });
+  });
+
+  it("counts perf's and tracefs's lines on the host, to the same numbers", () => {
+    const lines = captured("perf-script-napi.txt");
+    const byHand: Record<string, Record<string, number>> = {};
+    for (const m of lines.matchAll(/for device (\S+) work (\d+) budget/g))
+      (byHand[m[1]] ??= {})[m[2]] = (byHand[m[1]][m[2]] ?? 0) + 1;
+    const aggregated = execFileSync("sh", ["-c", AGGREGATE], { input: lines, encoding: "utf8" });
+    expect(parseCounts(aggregated)).toEqual(byHand);
+    expect(Object.values(byHand["(no_device)"]).reduce((a, b) => a + b, 0)).toBe(200);
   });
 
   it("counts a NIC's interrupts from its MSI IRQs in /proc/interrupts", () => {
@@ -70,35 +86,35 @@ describe("napi_poll counts", () => {
     });
   });
 
-  // A PATH with the shell's everyday tools and neither bpftrace nor perf.
-  function withoutTracers(): string {
+  // A PATH with the shell's everyday tools, and perf if asked; never bpftrace.
+  function without(perf: "perf" | "no perf"): string {
     const bin = mkdtempSync(join(tmpdir(), "hosttune-notracer-"));
-    const tools = [
-      "sh",
-      "cat",
-      "awk",
-      "mktemp",
-      "timeout",
-      "nice",
-      "pgrep",
-      "ls",
-      "rm",
-      "rmdir",
-      "mkdir",
-      "mount",
-      "unshare",
-    ];
-    for (const t of tools)
+    const tools = ["sh", "cat", "awk", "mktemp", "timeout", "nice", "pgrep", "ls", "rm", "rmdir", "mkdir", "mount"];
+    for (const t of [...tools, "unshare", "sleep", "grep", ...(perf === "perf" ? ["perf"] : [])])
       symlinkSync(execFileSync("sh", ["-c", `command -v ${t}`], { encoding: "utf8" }).trim(), join(bin, t));
     return bin;
   }
+  const measureHere = (path: string, devices: string[], seconds: number) =>
+    napiResult(
+      parseFacts(
+        execFileSync("/bin/sh", ["-c", factScript(napiFacts(devices, seconds)).text], {
+          encoding: "utf8",
+          env: { PATH: path },
+        }),
+      ),
+      devices,
+      seconds,
+    );
+
+  it("without bpftrace, counts with perf record", () => {
+    const r = measureHere(without("perf"), ["(no_device)"], 2);
+    if (!("effects" in r)) throw new Error(`not measured: ${r.cannotMeasure}`);
+    expect(r.leftover).toEqual([]);
+    expect(r.effects[0].source).toBe("perf");
+  });
 
   it("without bpftrace or perf, counts through a tracefs instance of its own and removes it", () => {
-    const out = execFileSync("/bin/sh", ["-c", factScript(napiFacts(["(no_device)"], 2)).text], {
-      encoding: "utf8",
-      env: { PATH: withoutTracers() },
-    });
-    const r = napiResult(parseFacts(out), ["(no_device)"], 2);
+    const r = measureHere(without("no perf"), ["(no_device)"], 2);
     if (!("effects" in r)) throw new Error(`not measured: ${r.cannotMeasure}`);
     expect(r.leftover).toEqual([]);
     expect(r.effects[0].source).toBe("tracefs");
@@ -113,7 +129,7 @@ describe("napi_poll counts", () => {
     const hide = 'mount -t tmpfs none /sys/kernel/tracing && mount -t tmpfs none /sys/kernel/debug && exec sh -c "$0"';
     const out = execFileSync("unshare", ["-m", "--propagation", "private", "sh", "-c", hide, script], {
       encoding: "utf8",
-      env: { PATH: withoutTracers() },
+      env: { PATH: without("no perf") },
     });
     expect(napiResult(parseFacts(out), ["lo"], 1)).toEqual({ cannotMeasure: CANNOT_MEASURE, leftover: [] });
   });
@@ -122,7 +138,7 @@ describe("napi_poll counts", () => {
 describe("effect measurements on a real host (sshd on this machine)", { timeout: 120_000 }, () => {
   const suite = suiteSshd();
 
-  it("counts napi_poll with perf, within its window, and leaves no tracer behind", async () => {
+  it("counts napi_poll with bpftrace, within its window, and leaves no tracer behind", async () => {
     const devices = ["(no_device)", "lo"];
     const { script, timeoutMs } = napiScript(devices, 2);
     const t0 = Date.now();
@@ -131,8 +147,8 @@ describe("effect measurements on a real host (sshd on this machine)", { timeout:
     if (!("effects" in r)) throw new Error(`not measured: ${r.cannotMeasure}`);
     expect(r.leftover).toEqual([]);
     expect(r.effects.map((e) => [e.device, e.source])).toEqual([
-      ["(no_device)", "perf"],
-      ["lo", "perf"],
+      ["(no_device)", "bpftrace"],
+      ["lo", "bpftrace"],
     ]);
     for (const e of r.effects) {
       expect(e.polls).toBe(Object.values(e.histogram).reduce((a, b) => a + b, 0));
@@ -141,7 +157,7 @@ describe("effect measurements on a real host (sshd on this machine)", { timeout:
         expect(n).toBeGreaterThan(0);
       }
     }
-    expect(execFileSync("sh", ["-c", "pgrep -x perf || true"], { encoding: "utf8" })).toBe("");
+    expect(execFileSync("sh", ["-c", "pgrep -x 'bpftrace|perf' || true"], { encoding: "utf8" })).toBe("");
   });
 
   it("measures stolen CPU of a pinned openssl on one CPU", async () => {

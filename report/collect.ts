@@ -76,7 +76,9 @@ const hostFactsScript = {
   systemd: sh`systemctl --version 2>/dev/null | head -n 1`,
   nics: nicsFact(),
   qdiscs: sh`tc -j qdisc show 2>/dev/null || echo '[]'`,
-  schedulers: sh`for f in /sys/block/*/queue/scheduler; do [ -r "$f" ] && printf '%s %s\n' "$(basename "$(dirname "$(dirname "$f")")")" "$(cat "$f")"; done; true`,
+  schedulers: sh`for d in /sys/block/*; do
+  [ -r "$d/queue/scheduler" ] && printf '%s %s\n' "$(basename "$d")" "$(cat "$d/queue/scheduler")"
+done; true`,
 };
 
 function vrfFacts(units: { unit: string }[]) {

@@ -133,6 +133,18 @@ async function figure(host: string, device: string, plotted: Record<string, Napi
     Object.entries(e.histogram).map(([work, polls]) => ({ when, work: Number(work), polls })),
   );
   // Symlog draws a 0 bar; its own ticks crowd at the top, so powers of ten instead.
+  const { source, windowSeconds } = series[0][1];
+  const caption = `<figcaption><div class="dev">${esc(device)}
+<span class="muted">${esc(source)}, ${num(windowSeconds, 1)} s window</span></div>`;
+  const lines = Object.entries({ ...plotted, ...(now && { now }) }).map(
+    ([when, e]) => `<li><b>${when}</b>: ${summary(e)}</li>`,
+  );
+  // A NIC without traffic in the window: nothing to draw (and an empty axis is not a plot).
+  if (!values.length)
+    return `<figure class="plot empty" data-host="${esc(host)}" data-device="${esc(device)}">
+<p class="muted">no napi_poll on this NIC in the window (no traffic?)</p>
+${caption}<ul>${lines.join("")}</ul></figcaption>
+</figure>`;
   const top = Math.max(1, ...values.map((v) => v.polls));
   const ticks = [0, ...Array.from({ length: Math.floor(Math.log10(top)) + 1 }, (_, i) => 10 ** i)];
   const width = 460;
@@ -176,15 +188,9 @@ async function figure(host: string, device: string, plotted: Record<string, Napi
     },
     config: { view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12 } },
   });
-  const lines = Object.entries({ ...plotted, ...(now && { now }) }).map(
-    ([when, e]) => `<li><b>${when}</b>: ${summary(e)}</li>`,
-  );
-  const { source, windowSeconds } = series[0][1];
   return `<figure class="plot" data-host="${esc(host)}" data-device="${esc(device)}">
 ${svg}
-<figcaption><div class="dev">${esc(device)}
-<span class="muted">${esc(source)}, ${num(windowSeconds, 1)} s window</span></div>
-<ul>${lines.join("")}</ul></figcaption>
+${caption}<ul>${lines.join("")}</ul></figcaption>
 </figure>`;
 }
 

@@ -10,7 +10,7 @@ HOSTTUNE_LAB_RELEASES=${HOSTTUNE_LAB_RELEASES:-bookworm trixie} bash lab/lab.sh 
 # bin/pulumi is the Pulumi CLI with this project's defaults (see the README). The stack is lab/lab.sh's
 # (HOSTTUNE_LAB_STACK, as for a second environment), so each lab dir converges its own stack.
 stack=${HOSTTUNE_LAB_STACK:-lab}
-bin/pulumi stack select --create "$stack" --non-interactive
+bin/pulumi stack select --create --stack "$stack" --non-interactive
 bin/pulumi up --yes --stack "$stack" --non-interactive
 echo
 echo "lab: converged. Try: export PATH=\"$repo/bin:\$PATH\"; pulumi preview --stack $stack   (drift shows here)"

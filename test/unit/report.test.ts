@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { resourceStates } from "../../report/collect";
 import { parseArgs } from "../../report/cli";
+import { renderReport } from "../../report/html";
+import type { FleetReport } from "../../report/model";
 
 describe("hosttune report's arguments", () => {
   it("defaults: a 10 s window, no stolen-CPU run, the page under .hosttune/report/<stack>", () => {
@@ -68,5 +70,27 @@ describe("resource states from a plain preview", () => {
       "vm1-a": [{ name: "vm1-a-udev-90-tap.rules", kind: "UdevRule", state: "in-sync", drift: [] }],
       vm2: [{ name: "vm2-udev-90-tap.rules", kind: "UdevRule", state: "unknown", drift: [] }],
     });
+  });
+});
+
+describe("the page", () => {
+  it("a NIC with no napi_poll in its window (no traffic) is said so, not drawn", async () => {
+    const nic = { device: "enp0s3", source: "tracefs" as const, windowSeconds: 5, histogram: {}, polls: 0 };
+    const report: FleetReport = {
+      stack: "lab",
+      generatedAt: "2026-11-28T00:00:00Z",
+      hosts: [
+        {
+          name: "vm1",
+          address: "127.0.0.1",
+          reachable: true,
+          resources: [],
+          napi: [{ ...nic, pollsPerSecond: 0, zeroWorkShare: null, irqsPerSecond: 0, coalescing: { "rx-usecs": 100 } }],
+        },
+      ],
+    };
+    const html = await renderReport(report);
+    expect(html).toContain('<figure class="plot empty" data-host="vm1" data-device="enp0s3"');
+    expect(html).toContain("no napi_poll on this NIC in the window");
   });
 });

@@ -11,6 +11,7 @@ import { napiResult, napiScript } from "../providers/effect/napi";
 import { stolenFacts, stolenResult } from "../providers/effect/stolen";
 import { nicsFact, parseNics, selects, supported } from "../providers/nicCoalescing/probe";
 import type { NicCoalescingDesired } from "../providers/nicCoalescing/schema";
+import { unitVrfFact } from "../providers/vrfBoundSystemdUnit/probe";
 import { type Fleet, type FleetSecrets, hostConnection } from "../fleet/index";
 import type { FleetReport, HostFacts, HostReport, NapiEffect, ResourceState } from "./model";
 
@@ -82,12 +83,7 @@ done; true`,
 };
 
 function vrfFacts(units: { unit: string }[]) {
-  return Object.fromEntries(
-    units.map((u, i) => [
-      `vrf${i}`,
-      sh`pid=$(systemctl show -p MainPID --value -- ${u.unit}); [ "$pid" -gt 0 ] 2>/dev/null && ip vrf identify "$pid"; true`,
-    ]),
-  );
+  return Object.fromEntries(units.map((u, i) => [`vrf${i}`, unitVrfFact(u.unit)]));
 }
 
 /** The bracketed scheduler of "mq-deadline [bfq] none". */

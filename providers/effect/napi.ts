@@ -11,7 +11,7 @@ import { raw, sh, type Raw } from "../core/quote";
 export const CANNOT_MEASURE = "cannot measure napi_poll: install bpftrace or perf (Debian: bpftrace, linux-perf)";
 const NO_TRACER = 4;
 /** Beyond the window: a tracer's start (bpftrace compiles its program; slow on a small host). */
-export const START_ALLOWANCE_S = 120;
+const START_ALLOWANCE_S = 120;
 
 const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 // perf and tracefs print "napi poll on napi struct ... for device eth0 work 1 budget 64": counted on
@@ -64,9 +64,14 @@ fi`,
   };
 }
 
-/** The script of one measurement, with its deadline on the host (seconds). */
+/** How long a measurement of a `seconds` window may take, start and a margin included. */
+export function napiTimeoutMs(seconds: number): number {
+  return (seconds + START_ALLOWANCE_S + 60) * 1000;
+}
+
+/** The script of one measurement, with its deadline. */
 export function napiScript(devices: string[], seconds: number): { script: Raw; timeoutMs: number } {
-  return { script: factScript(napiFacts(devices, seconds)), timeoutMs: (seconds + START_ALLOWANCE_S + 60) * 1000 };
+  return { script: factScript(napiFacts(devices, seconds)), timeoutMs: napiTimeoutMs(seconds) };
 }
 
 /** Polls by device and work from bpftrace's map ("@[eth0, 0]: 12") or our awk ("@ eth0 0 12"). */

@@ -1,5 +1,5 @@
 import { defineSpec } from "../core/spec";
-import { napiFacts, napiResult, START_ALLOWANCE_S } from "../effect/napi";
+import { napiFacts, napiResult, napiTimeoutMs } from "../effect/napi";
 import * as planner from "./plan";
 import * as probe from "./probe";
 import { nicCoalescingSchema, type NicCoalescingDesired } from "./schema";
@@ -18,7 +18,7 @@ export const nicCoalescingSpec = defineSpec(
       const seconds = d.measure.windowSeconds;
       return {
         facts: napiFacts(devices, seconds),
-        timeoutMs: (seconds + START_ALLOWANCE_S + 60) * 1000,
+        timeoutMs: napiTimeoutMs(seconds),
         read: (facts) => {
           const r = napiResult(facts, devices, seconds);
           if (!("effects" in r)) return r;

@@ -21,6 +21,12 @@ export interface VrfBoundSystemdUnitObserved {
   servesUs: boolean;
 }
 
+/** The VRF the unit's main process runs in (empty: none, or not running). */
+export function unitVrfFact(unit: string): Raw {
+  return sh`pid=$(systemctl show -p MainPID --value -- ${unit})
+[ "$pid" -gt 0 ] 2>/dev/null && ip vrf identify "$pid"; true`;
+}
+
 export function probeFacts(d: VrfBoundSystemdUnitDesired): Record<string, Raw> {
   const path = `${dropInDir(d.unit)}/${d.dropInName}`;
   return {
@@ -28,7 +34,7 @@ export function probeFacts(d: VrfBoundSystemdUnitDesired): Record<string, Raw> {
     show: sh`systemctl show -p LoadState -p ActiveState -p MainPID -p User -- ${d.unit}`,
     cat: sh`systemctl cat -- ${d.unit} 2>/dev/null`,
     vrf: sh`ip -d -j link show dev ${d.vrf}`,
-    pidVrf: sh`pid=$(systemctl show -p MainPID --value -- ${d.unit}); [ "$pid" -gt 0 ] 2>/dev/null && ip vrf identify "$pid"; true`,
+    pidVrf: unitVrfFact(d.unit),
     dropIn: fileFact(path),
     servesUs: sh`pid=$(systemctl show -p MainPID --value -- ${d.unit}); p=$$
 while [ "$p" -gt 1 ] 2>/dev/null; do

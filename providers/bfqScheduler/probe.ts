@@ -32,9 +32,12 @@ export function probeFacts(d: BfqSchedulerDesired): Record<string, Raw> {
     disks: sh`for b in /sys/block/*; do
   [ -e "$b/queue/scheduler" ] || continue
   q=0; [ -d "$b/mq" ] && q=$(ls "$b/mq" | wc -l)
-  printf '%s|%s|%s|%s|%s|%s\n' "$(basename "$b")" "$(cat "$b/queue/scheduler")" "$(cat "$b/queue/rotational")" "$(cat "$b/removable")" "$q" "$(readlink -f "$b")"
+  printf '%s|%s|%s|%s|%s|%s\n' "$(basename "$b")" "$(cat "$b/queue/scheduler")" \
+    "$(cat "$b/queue/rotational")" "$(cat "$b/removable")" "$q" "$(readlink -f "$b")"
 done`,
-    bfq: sh`if grep -qw bfq /sys/block/*/queue/scheduler 2>/dev/null || [ -d /sys/module/bfq ]; then echo loaded; elif modinfo -n bfq >/dev/null 2>&1; then echo module; else echo absent; fi`,
+    bfq: sh`if grep -qw bfq /sys/block/*/queue/scheduler 2>/dev/null || [ -d /sys/module/bfq ]; then echo loaded
+elif modinfo -n bfq >/dev/null 2>&1; then echo module
+else echo absent; fi`,
     rule: fileFact(rule),
   };
 }

@@ -104,7 +104,11 @@ function launchCommand(dir: string, token: string, files: Record<string, string>
   return join([
     sh`set -e`,
     // Settled tokens older than a week go: their logs have served.
-    sh`for d in ${CONFIRM_ROOT}/*/; do case "$(cat "$d/state" 2>/dev/null)" in confirmed | rolled-back | rollback-failed) [ -n "$(find "$d/state" -mtime +7)" ] && rm -rf "$d" ;; esac; done`,
+    sh`for d in ${CONFIRM_ROOT}/*/; do
+  case "$(cat "$d/state" 2>/dev/null)" in
+    confirmed | rolled-back | rollback-failed) [ -n "$(find "$d/state" -mtime +7)" ] && rm -rf "$d" ;;
+  esac
+done`,
     ...Object.entries(files).map(([name, content]) => atomicWrite({ path: `${dir}/${name}`, content })),
     sh`cat /proc/sys/kernel/random/boot_id > ${dir + "/boot"}`,
     atomicWrite({ path: `${CONFIRM_ROOT}/boot.sh`, content: bootScript(CONFIRM_ROOT).text + "\n" }),
@@ -173,10 +177,14 @@ const SETTLED = ["confirmed", "rolled-back", "rollback-failed"];
  */
 function settled(o: Outcome, rollback: Step[], timeoutSeconds: number, what: string, hint: string, dir: string) {
   const f = o.failedStep;
+  const failedAt = f
+    ? `${f.index + 1}/${rollback.length} (${rollback[f.index]?.describe}): ${f.output || `exit ${f.rc}, no output`}`
+    : "? (none reported)";
   const rolled = (how: string) =>
     o.state === "rolled-back"
       ? `rolled it back${how}`
-      : `tried to roll it back${how}, but the rollback failed at step ${f ? `${f.index + 1}/${rollback.length} (${rollback[f.index]?.describe}): ${f.output || `exit ${f.rc}, no output`}` : "? (none reported)"}; it ran every other step (logs in ${dir} on the host)`;
+      : `tried to roll it back${how}, but the rollback failed at step ${failedAt}; ` +
+        `it ran every other step (logs in ${dir} on the host)`;
   if (o.reason === "apply-failed")
     return { code: 1, stdout: "", stderr: `${o.applyLog ?? ""}\n(the host ${rolled("")})` };
   if (o.reason === "boot")
@@ -258,6 +266,8 @@ async function applyConfirmedHolding(
   }
   throw new HostError(
     target(c),
-    `${what}: unknown whether the host kept or rolled back the change: no answer within ${timeoutSeconds + SETTLE_MARGIN_S}s (last: ${last}). Unless confirmed, the host rolls it back by itself; see ${dir} on the host. ${hint}`,
+    `${what}: unknown whether the host kept or rolled back the change: no answer within ` +
+      `${timeoutSeconds + SETTLE_MARGIN_S}s (last: ${last}). Unless confirmed, the host rolls it back by itself; ` +
+      `see ${dir} on the host. ${hint}`,
   );
 }

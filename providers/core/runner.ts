@@ -270,7 +270,8 @@ export class SpecProvider implements dynamic.ResourceProvider {
   async read(id: string, props?: Outputs): Promise<dynamic.ReadResult> {
     if (!props?.connection)
       throw new Error(
-        `${id}: cannot read without the state's connection (pulumi import is not supported for dynamic resources; declare the resource and run up: create adopts what the host has)`,
+        `${id}: cannot read without the state's connection (pulumi import is not supported for dynamic ` +
+          "resources; declare the resource and run up: create adopts what the host has)",
       );
     let observed = props.observed;
     let drift: string[];

@@ -29,7 +29,10 @@ export function atomicWrite({ path, content, mode = "0644", replaceLink = false 
   const b64 = Buffer.from(content, "utf8").toString("base64");
   const refuseLink = replaceLink
     ? sh``
-    : sh`if [ -L ${path} ]; then printf '%s is a symlink to %s: hosttune does not write through or replace symlinks; remove the link or choose another file\n' ${path} "$(readlink ${path})" >&2; exit 1; fi
+    : sh`if [ -L ${path} ]; then
+  printf '%s is a symlink to %s: hosttune does not write through or replace symlinks; '\
+'remove the link or choose another file\n' ${path} "$(readlink ${path})" >&2; exit 1
+fi
 `;
   return sh`${refuseLink}mkdir -p ${dir}
 tmp=$(mktemp ${dir + "/.hosttune.XXXXXX"})

@@ -134,7 +134,8 @@ function trustedKeys(c: Connection): { keys: PublicKey[]; revoked: PublicKey[]; 
     throw new HostError(
       target(c),
       revoked.length
-        ? `every key ${file} lists for this host is revoked: ${fingerprints(revoked)} is marked @revoked in ${file}; add the host's new key (ssh-keyscan) or pin connection.hostKey`
+        ? `every key ${file} lists for this host is revoked: ${fingerprints(revoked)} is marked @revoked in ${file}; ` +
+            "add the host's new key (ssh-keyscan) or pin connection.hostKey"
         : `no key for this host in ${file}; add it (ssh-keyscan) or pin connection.hostKey`,
     );
   return { keys: trusted, revoked, source: file };
@@ -171,12 +172,14 @@ async function dial(c: Connection, sock?: Duplex): Promise<NodeSSH> {
     if (offered && revoked.some((k) => k.blob.equals(offered!)))
       throw new HostKeyMismatch(
         target(c),
-        `host key ${fingerprint(offered)} is marked @revoked in ${source}: refusing it. Give the host a new key, or remove the @revoked line if the revocation is wrong`,
+        `host key ${fingerprint(offered)} is marked @revoked in ${source}: refusing it. ` +
+          "Give the host a new key, or remove the @revoked line if the revocation is wrong",
       );
     if (offered && !keys.some((k) => k.blob.equals(offered!)))
       throw new HostKeyMismatch(
         target(c),
-        `host key mismatch: the host offered ${fingerprint(offered)}, ${source} trusts ${fingerprints(keys)}. If the host was rebuilt, update ${source}; otherwise this may be a different machine`,
+        `host key mismatch: the host offered ${fingerprint(offered)}, ${source} trusts ${fingerprints(keys)}. ` +
+          `If the host was rebuilt, update ${source}; otherwise this may be a different machine`,
       );
     throw e;
   }

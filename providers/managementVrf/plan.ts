@@ -116,7 +116,13 @@ After=systemd-networkd.service
 Type=oneshot
 RemainAfterExit=yes
 ExecStartPre=-/lib/systemd/systemd-networkd-wait-online --interface=${d.name}:carrier --timeout=120
-${["-4", "-6"].map((f) => `ExecStart=/bin/sh -c 'if ip ${f} rule show pref 32765 table local | grep -q .; then ip ${f} rule del pref 0 table local 2>/dev/null; fi; true'`).join("\n")}
+${["-4", "-6"]
+  .map(
+    (f) =>
+      `ExecStart=/bin/sh -c 'if ip ${f} rule show pref 32765 table local | grep -q .; ` +
+      `then ip ${f} rule del pref 0 table local 2>/dev/null; fi; true'`,
+  )
+  .join("\n")}
 [Install]
 WantedBy=multi-user.target
 `;
@@ -217,12 +223,18 @@ function localRuleStep(t: ManagementVrfTarget["localRule"], vrf: string): Step {
   if (t.pref === 0)
     return {
       describe: "lookup local at pref 0",
-      run: sh`for f in -4 -6; do ip $f rule show pref 0 table local | grep -q . || ip $f rule add pref 0 table local; while ip $f rule del pref 32765 table local 2>/dev/null; do :; done; done`,
+      run: sh`for f in -4 -6; do
+  ip $f rule show pref 0 table local | grep -q . || ip $f rule add pref 0 table local
+  while ip $f rule del pref 32765 table local 2>/dev/null; do :; done
+done`,
     };
   if (!t.byNetworkd)
     return {
       describe: "lookup local at pref 32765",
-      run: sh`for f in -4 -6; do ip $f rule show pref 32765 table local | grep -q . || ip $f rule add pref 32765 table local; ip $f rule del pref 0 table local 2>/dev/null || true; done`,
+      run: sh`for f in -4 -6; do
+  ip $f rule show pref 32765 table local | grep -q . || ip $f rule add pref 32765 table local
+  ip $f rule del pref 0 table local 2>/dev/null || true
+done`,
     };
   // networkd adds the rule it owns when it configures the VRF (a VRF just created is being
   // configured already, so a failed reconfigure is no error); the pref-0 rule goes only once

@@ -59,13 +59,19 @@ export function probeFacts(d: ManagementVrfDesired): Record<string, Raw> {
     files: join(
       [p.netdev, p.network, p.sysctl, p.rulesUnit].map(cat).concat(
         // VRF names are validated to [A-Za-z0-9_.:@-]: safe unquoted in this glob.
-        sh`for f in /etc/systemd/network/*.network.d/50-hosttune-vrf-${raw(d.name)}.conf; do [ -e "$f" ] || continue; printf '\036file %s\n' "$f"; cat "$f"; printf '\n\036end 0\n'; done`,
+        sh`for f in /etc/systemd/network/*.network.d/50-hosttune-vrf-${raw(d.name)}.conf; do
+  [ -e "$f" ] || continue; printf '\036file %s\n' "$f"; cat "$f"; printf '\n\036end 0\n'
+done`,
       ),
     ),
     sysctl: sh`sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept`,
     vrfSupport: sh`[ -d /sys/module/vrf ] || modinfo -n vrf`,
-    resolved: sh`if ! systemctl cat systemd-resolved.service >/dev/null 2>&1; then echo absent; elif systemctl is-active -q systemd-resolved; then echo active; else echo inactive; fi`,
-    resolvConf: sh`if [ -L /etc/resolv.conf ]; then printf 'link %s' "$(readlink /etc/resolv.conf)"; elif [ -e /etc/resolv.conf ]; then printf 'file\n'; cat /etc/resolv.conf; else exit 3; fi`,
+    resolved: sh`if ! systemctl cat systemd-resolved.service >/dev/null 2>&1; then echo absent
+elif systemctl is-active -q systemd-resolved; then echo active
+else echo inactive; fi`,
+    resolvConf: sh`if [ -L /etc/resolv.conf ]; then printf 'link %s' "$(readlink /etc/resolv.conf)"
+elif [ -e /etc/resolv.conf ]; then printf 'file\n'; cat /etc/resolv.conf
+else exit 3; fi`,
     upstream: sh`sed -n 's/^nameserver[[:space:]]*//p' /run/systemd/resolve/resolv.conf 2>/dev/null; true`,
     rules4: sh`ip -j -4 rule show`,
     rules6: sh`ip -j -6 rule show`,
@@ -99,7 +105,8 @@ export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObs
   const info = link.rc === 0 ? JSON.parse(link.out)[0] : null;
   if (!info && facts.vrfSupport && facts.vrfSupport.rc !== 0)
     throw new Error(
-      "this kernel has no VRF support (no vrf module, CONFIG_NET_VRF); install the kernel's extra modules package (e.g. linux-modules-extra) or a kernel with VRF",
+      "this kernel has no VRF support (no vrf module, CONFIG_NET_VRF); " +
+        "install the kernel's extra modules package (e.g. linux-modules-extra) or a kernel with VRF",
     );
   const networkFiles = Object.fromEntries(
     fact(facts, "networkFiles")

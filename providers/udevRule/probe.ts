@@ -27,11 +27,13 @@ export function probeFacts(d: UdevRuleDesired): Record<string, Raw> {
 command -v udevadm >/dev/null || { echo "udevadm is not installed (package udev)"; exit 2; }
 tmp=$(mktemp -d /run/hosttune-udev.XXXXXX) || exit 2
 trap 'rm -rf "$tmp"' EXIT
-{ mkdir "$tmp/rules.d" && { [ ! -d ${RULES_DIR} ] || cp -a ${RULES_DIR + "/."} "$tmp/rules.d/"; } && printf '%s' ${b64} | base64 -d > "$tmp/rules.d/"${d.fileName}; } || exit 2
+{ mkdir "$tmp/rules.d" && { [ ! -d ${RULES_DIR} ] || cp -a ${RULES_DIR + "/."} "$tmp/rules.d/"; } &&
+  printf '%s' ${b64} | base64 -d > "$tmp/rules.d/"${d.fileName}; } || exit 2
 if udevadm verify --help >/dev/null 2>&1; then
   udevadm verify --no-style "$tmp/rules.d/"${d.fileName} 2>&1; exit $?
 fi
-unshare -m sh -c 'mount --bind "$1" /etc/udev/rules.d || exit; udevadm test --action=add "$2" 2>&1; echo "$?" > "$3/rc"' sh "$tmp/rules.d" ${TEST_DEVICE} "$tmp" > "$tmp/out" 2>&1
+unshare -m sh -c 'mount --bind "$1" /etc/udev/rules.d || exit; udevadm test --action=add "$2" 2>&1; echo "$?" > "$3/rc"' \
+  sh "$tmp/rules.d" ${TEST_DEVICE} "$tmp" > "$tmp/out" 2>&1
 if grep -F ${path + ":"} "$tmp/out"; then exit 1; fi
 # No verdict unless udevadm test ran (unshare, the bind mount and udevadm itself can fail).
 case $(cat "$tmp/rc" 2>/dev/null) in ""|126|127) echo "the dry run of udevadm test did not run:"; cat "$tmp/out"; exit 2;; esac`,

@@ -13,11 +13,14 @@ const [vm1, vm2] = labVms();
 const FILE = "/etc/sysctl.d/90-hosttune-default-qdisc.conf";
 // A sysctl that is slow to set: a window in which to cut the connection or start a second run.
 const SLOW_SYSCTL = (seconds: number) =>
-  `printf '#!/bin/sh\\ncase "$*" in *-w*) sleep ${seconds} ;; esac\\nexec /usr/sbin/sysctl "$@"\\n' > /usr/local/sbin/sysctl && chmod +x /usr/local/sbin/sysctl`;
+  `printf '#!/bin/sh\\ncase "$*" in *-w*) sleep ${seconds} ;; esac\\n` +
+  `exec /usr/sbin/sysctl "$@"\\n' > /usr/local/sbin/sysctl && chmod +x /usr/local/sbin/sysctl`;
 const FAST_SYSCTL = "rm -f /usr/local/sbin/sysctl";
 // A sysctl that holds until released: the window stays open however slow the machine is.
 const RELEASE = "/run/hosttune-e2e-release";
-const HELD_SYSCTL = `rm -f ${RELEASE}; printf '#!/bin/sh\\ncase "$*" in *-w*) while [ ! -e ${RELEASE} ]; do sleep 0.2; done ;; esac\\nexec /usr/sbin/sysctl "$@"\\n' > /usr/local/sbin/sysctl && chmod +x /usr/local/sbin/sysctl`;
+const HELD_SYSCTL =
+  `rm -f ${RELEASE}; printf '#!/bin/sh\\ncase "$*" in *-w*) while [ ! -e ${RELEASE} ]; do sleep 0.2; ` +
+  `done ;; esac\\nexec /usr/sbin/sysctl "$@"\\n' > /usr/local/sbin/sysctl && chmod +x /usr/local/sbin/sysctl`;
 
 type Vm = typeof vm1;
 const runtime = (vm: Vm) => onVm(vm, "sysctl -n net.core.default_qdisc").trim();

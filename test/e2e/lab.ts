@@ -328,6 +328,8 @@ export async function waitForBoot(vm: LabVm, before: string, timeoutMs = 300_000
 export function netState(vm: LabVm): string {
   return onVm(
     vm,
-    "ip -br link | awk '{print $1}' | sort; ip route; ip -6 rule | grep -v l3mdev; ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; ls /etc/systemd/network; readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved",
+    "ip -br link | awk '{print $1}' | sort; ip route; ip -6 rule | grep -v l3mdev; " +
+      "ip rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; " +
+      "ls /etc/systemd/network; readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved",
   );
 }

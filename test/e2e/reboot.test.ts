@@ -31,18 +31,23 @@ const original: Record<string, string> = {};
 const snapshot = (vm: Vm) =>
   onVm(
     vm,
-    "sysctl -n net.core.default_qdisc net.ipv4.tcp_l3mdev_accept; ls /etc/sysctl.d /etc/udev/rules.d /etc/systemd/network; ethtool -c enp0s3 | grep ^rx-usecs:; ethtool -c eni21np1 | grep -E '^(rx|tx)-usecs:'; ip -br link | awk '{print $1}' | sort; ip route; ip rule | grep -v l3mdev; ip -6 rule | grep -v l3mdev; grep -o '\\[[^]]*\\]' /sys/block/sd*/queue/scheduler",
+    "sysctl -n net.core.default_qdisc net.ipv4.tcp_l3mdev_accept; ls /etc/sysctl.d /etc/udev/rules.d /etc/systemd/network; " +
+      "ethtool -c enp0s3 | grep ^rx-usecs:; ethtool -c eni21np1 | grep -E '^(rx|tx)-usecs:'; " +
+      "ip -br link | awk '{print $1}' | sort; ip route; ip rule | grep -v l3mdev; " +
+      "ip -6 rule | grep -v l3mdev; grep -o '\\[[^]]*\\]' /sys/block/sd*/queue/scheduler",
   );
 
 beforeAll(async () => {
   for (const vm of vms) {
     onVm(
       vm,
-      `echo ${Buffer.from(BOOT_DEVICES).toString("base64")} | base64 -d > /etc/systemd/system/lab-boot-devices.service && systemctl daemon-reload && systemctl enable --now lab-boot-devices.service && udevadm settle`,
+      `echo ${Buffer.from(BOOT_DEVICES).toString("base64")} | base64 -d > /etc/systemd/system/lab-boot-devices.service && ` +
+        `systemctl daemon-reload && systemctl enable --now lab-boot-devices.service && udevadm settle`,
     );
     onVm(
       vm,
-      `echo ${Buffer.from(AGENT_UNIT).toString("base64")} | base64 -d > /etc/systemd/system/${AGENT} && systemctl daemon-reload && systemctl enable --now ${AGENT}`,
+      `echo ${Buffer.from(AGENT_UNIT).toString("base64")} | base64 -d > /etc/systemd/system/${AGENT} && ` +
+        `systemctl daemon-reload && systemctl enable --now ${AGENT}`,
     );
     original[vm.name] = snapshot(vm);
   }
@@ -67,7 +72,8 @@ afterAll(async () => {
   for (const vm of vms)
     onVm(
       vm,
-      `systemctl disable --now lab-boot-devices.service ${AGENT}; rm -f /etc/systemd/system/lab-boot-devices.service /etc/systemd/system/${AGENT}; systemctl daemon-reload; ip link del tapboot; echo 21 > /sys/bus/netdevsim/del_device; true`,
+      `systemctl disable --now lab-boot-devices.service ${AGENT}; rm -f /etc/systemd/system/lab-boot-devices.service /etc/systemd/system/${AGENT}; ` +
+        `systemctl daemon-reload; ip link del tapboot; echo 21 > /sys/bus/netdevsim/del_device; true`,
     );
 });
 

@@ -17,7 +17,8 @@ beforeAll(async () => {
   for (const vm of vms)
     onVm(
       vm,
-      `ip link add e2evrf type vrf table 1100 && ip link set e2evrf up && echo ${Buffer.from(SERVICE).toString("base64")} | base64 -d > /etc/systemd/system/${UNIT} && systemctl daemon-reload && systemctl start ${UNIT}`,
+      `ip link add e2evrf type vrf table 1100 && ip link set e2evrf up && ` +
+        `echo ${Buffer.from(SERVICE).toString("base64")} | base64 -d > /etc/systemd/system/${UNIT} && systemctl daemon-reload && systemctl start ${UNIT}`,
     );
   stack = await labStack("e2e-vrfunit", fleetConfig({ vrfBoundUnits: [{ unit: UNIT, vrf: "e2evrf" }] }));
 });
@@ -88,7 +89,10 @@ describe("VrfBoundSystemdUnit on the lab fleet", () => {
       fleetConfig({ vrfBoundUnits: [{ unit: "ssh.service", vrf: "e2evrf", confirmTimeout: 20 }] }, [vm]),
     );
     expect(await upFailure(s)).toMatch(
-      /VrfBoundSystemdUnit vrf-unit\/ssh\.service: no fresh SSH connection could confirm the change within 20s, so the host rolled it back by itself\. The restarted unit serves SSH/,
+      new RegExp(
+        /VrfBoundSystemdUnit vrf-unit\/ssh\.service: no fresh SSH connection could confirm the change within 20s, /
+          .source + /so the host rolled it back by itself\. The restarted unit serves SSH/.source,
+      ),
     );
     expect(sshdVrf()).toBe("");
     expect(onVm(vm, "ls /etc/systemd/system/ssh.service.d 2>/dev/null | wc -l").trim()).toBe("0");

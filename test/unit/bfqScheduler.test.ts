@@ -16,7 +16,8 @@ describe("BfqScheduler probe", () => {
   it("parses scheduler lists with the active one in brackets", () => {
     expect(
       parseDisks(
-        "sda|mq-deadline [bfq] none|1|0|1|/sys/devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sda\nnvme0n1|[none] mq-deadline kyber bfq|0|0|4\n",
+        "sda|mq-deadline [bfq] none|1|0|1|/sys/devices/pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sda\n" +
+          "nvme0n1|[none] mq-deadline kyber bfq|0|0|4\n",
       ),
     ).toEqual({
       sda: {

@@ -191,7 +191,8 @@ describe("NicCoalescing planner", () => {
 
   it("renders a udev rule that matches the final name in sh and runs ethtool with the managed values", () => {
     expect(renderRule(d, "/usr/sbin/ethtool").split("\n").at(-2)).toBe(
-      `ACTION=="add", SUBSYSTEM=="net", DRIVERS=="netdevsim", RUN+="/bin/sh -c 'case $$1 in *) exec /usr/sbin/ethtool -C $$1 adaptive-rx off cqe-mode-rx on rx-usecs 50 ;; esac' hosttune-coalesce $name"`,
+      `ACTION=="add", SUBSYSTEM=="net", DRIVERS=="netdevsim", ` +
+        `RUN+="/bin/sh -c 'case $$1 in *) exec /usr/sbin/ethtool -C $$1 adaptive-rx off cqe-mode-rx on rx-usecs 50 ;; esac' hosttune-coalesce $name"`,
     );
   });
 

@@ -98,7 +98,9 @@ describe("VrfBoundSystemdUnit probe and planner", () => {
     const o = observe(facts, d);
     const t = want(d, o);
     expect(renderDropIn(d, o)).toBe(
-      "# Managed by hosttune (VrfBoundSystemdUnit): runs hosttune-e2e-sleeper.service inside VRF e2evrf.\n[Unit]\nWants=sys-subsystem-net-devices-e2evrf.device\nAfter=sys-subsystem-net-devices-e2evrf.device\n\n[Service]\nExecStart=\nExecStart=-/usr/sbin/ip vrf exec e2evrf /bin/sleep infinity\n",
+      "# Managed by hosttune (VrfBoundSystemdUnit): runs hosttune-e2e-sleeper.service inside VRF e2evrf.\n" +
+        "[Unit]\nWants=sys-subsystem-net-devices-e2evrf.device\n" +
+        "After=sys-subsystem-net-devices-e2evrf.device\n\n[Service]\nExecStart=\nExecStart=-/usr/sbin/ip vrf exec e2evrf /bin/sleep infinity\n",
     );
     expect(plan(t, o, d).map((s) => s.describe)).toEqual([
       "write /etc/systemd/system/hosttune-e2e-sleeper.service.d/50-hosttune-vrf.conf",

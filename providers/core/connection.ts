@@ -35,6 +35,7 @@ const hopFields = {
   passwordEnv: envName.optional(),
   privateKeyPasswordEnv: envName.optional(),
   dialErrorLimit: z.number().int().min(1).max(100).optional(),
+  /** Seconds the host may stay silent while dialled (the whole dial: 4 times that at most). */
   perDialTimeout: z.number().int().min(1).max(600).optional(),
   /** Pinned host key, as in known_hosts or a .pub file: "ssh-ed25519 AAAA...". */
   hostKey: z

@@ -141,11 +141,31 @@ function trustedKeys(c: Connection): { keys: PublicKey[]; revoked: PublicKey[]; 
   return { keys: trusted, revoked, source: file };
 }
 
+// A slow host is a normal host: a dial gives up when the host has said nothing for perDialTimeout
+// (no answer to the connection, or to a step of the handshake), not when a handshake on a busy
+// machine or a long path takes longer in all. This many perDialTimeouts bound the whole dial,
+// against a host that keeps talking without ever finishing.
+const DIAL_PATIENCE = 4;
+
 /** `sock`: a channel the bastion opened to the target, which the handshake runs over. */
 async function dial(c: Connection, sock?: Duplex): Promise<NodeSSH> {
   const { keys, revoked, source } = trustedKeys(c);
   let offered: Buffer | undefined;
   const ssh = new NodeSSH();
+  // ssh2 reports each step of the handshake, either way, to its debug hook: the host's silence
+  // is the time since the last one.
+  let step = "connecting";
+  let silent = false;
+  let watch: NodeJS.Timeout | undefined;
+  const heard = (what: string) => {
+    step = what;
+    clearTimeout(watch);
+    watch = setTimeout(() => {
+      silent = true;
+      ssh.connection?.destroy();
+    }, c.perDialTimeout * 1000);
+  };
+  heard(step);
   try {
     await ssh.connect({
       host: c.host,
@@ -156,7 +176,8 @@ async function dial(c: Connection, sock?: Duplex): Promise<NodeSSH> {
       privateKey: c.privateKey,
       passphrase: c.privateKeyPassword,
       agent: c.agentSocketPath,
-      readyTimeout: c.perDialTimeout * 1000,
+      readyTimeout: DIAL_PATIENCE * c.perDialTimeout * 1000,
+      debug: (what: string) => watch && !silent && heard(what),
       keepaliveInterval: 10_000,
       algorithms: { serverHostKey: hostKeyAlgorithms(keys) as never },
       hostVerifier: (key: Buffer) => {
@@ -169,6 +190,9 @@ async function dial(c: Connection, sock?: Duplex): Promise<NodeSSH> {
     ssh.connection?.on("error", () => {});
   } catch (e) {
     ssh.dispose();
+    if (silent) throw new Error(`the host said nothing for ${c.perDialTimeout} s while dialling (last: ${step})`);
+    if (/Timed out while waiting for handshake/.test(String(e)))
+      throw new Error(`the SSH handshake was not done after ${DIAL_PATIENCE * c.perDialTimeout} s (last: ${step})`);
     if (offered && revoked.some((k) => k.blob.equals(offered!)))
       throw new HostKeyMismatch(
         target(c),
@@ -182,6 +206,9 @@ async function dial(c: Connection, sock?: Duplex): Promise<NodeSSH> {
           `If the host was rebuilt, update ${source}; otherwise this may be a different machine`,
       );
     throw e;
+  } finally {
+    clearTimeout(watch);
+    watch = undefined;
   }
   return ssh;
 }

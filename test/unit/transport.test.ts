@@ -1,6 +1,7 @@
 // The SSH transport against a real OpenSSH sshd on 127.0.0.1.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { type Server, type Socket, connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -30,6 +31,41 @@ function slowStep(prefix: Raw = sh``) {
   const marker = join(mkdtempSync(join(tmpdir(), "hosttune-deadline-")), "marker");
   const t = `${30 + Math.floor(Math.random() * 1000) / 1000}`;
   return { script: sh`${prefix}sleep ${t}; touch ${marker}`, sleepers: () => running(`sleep ${t}`).length, marker };
+}
+
+/** Listens on a free port of 127.0.0.1 and hands each accepted socket to `onSocket`. */
+async function listen(onSocket: (s: Socket) => void): Promise<{ server: Server; port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const server = createServer((s) => {
+    sockets.push(s);
+    s.on("error", () => {});
+    onSocket(s);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { server, port: (server.address() as { port: number }).port, sockets };
+}
+
+const stopListening = (l: { server: Server; sockets: Socket[] }) => {
+  for (const s of l.sockets) s.destroy();
+  l.server.close();
+};
+
+/** A TCP relay to `port` that delays every chunk, each way, by `ms` (in order): a slow but live host. */
+function slowRelay(port: number, ms: number) {
+  const delayed = (from: Socket, to: Socket) => {
+    let queue = Promise.resolve();
+    from.on("data", (chunk) => {
+      const due = Date.now() + ms;
+      queue = queue.then(() => new Promise((r) => setTimeout(r, due - Date.now()))).then(() => void to.write(chunk));
+    });
+    from.on("close", () => void queue.then(() => to.destroy()));
+  };
+  return listen((s) => {
+    const upstream = connect(port, "127.0.0.1");
+    upstream.on("error", () => s.destroy());
+    delayed(s, upstream);
+    delayed(upstream, s);
+  });
 }
 
 async function eventually(fn: () => boolean, ms = 3000): Promise<boolean> {
@@ -169,6 +205,52 @@ describe("transport (real sshd)", { timeout: 30_000 }, () => {
       expect(existsSync(step.marker)).toBe(false);
     },
   );
+
+  // A slow host is a normal host: a handshake that takes longer than perDialTimeout in all, on a
+  // busy machine or a long path, but never leaves the host silent that long, must connect.
+  it("a handshake slower than perDialTimeout in all, but never silent that long, connects", async () => {
+    const relay = await slowRelay(sshd.port, 400);
+    try {
+      const c = { ...sshd.connection, port: relay.port, perDialTimeout: 3, dialErrorLimit: 1 };
+      const started = Date.now();
+      expect(await run(c, sh`echo ok`)).toMatchObject({ code: 0, stdout: "ok\n" });
+      // Each round trip costs 0.8 s: the handshake alone took well over the 3 s.
+      expect(Date.now() - started).toBeGreaterThan(4000);
+    } finally {
+      stopListening(relay);
+    }
+  });
+
+  it("a host that accepts the connection and then says nothing fails after perDialTimeout, saying so", async () => {
+    const mute = await listen(() => {});
+    try {
+      const c = { ...sshd.connection, port: mute.port, perDialTimeout: 1, dialErrorLimit: 1 };
+      const started = Date.now();
+      await expect(run(c, sh`true`)).rejects.toThrow(/the host said nothing for 1 s .*\(last: /);
+      expect(Date.now() - started).toBeLessThan(4000);
+    } finally {
+      stopListening(mute);
+    }
+  });
+
+  // ...and one that keeps talking without ever finishing (a tarpit) is not waited on forever.
+  it("a host that keeps talking but never finishes the handshake fails after 4 x perDialTimeout", async () => {
+    // An SSH identification, then an SSH_MSG_IGNORE packet (length 12, padding 6) every 300 ms.
+    const ignore = Buffer.from([0, 0, 0, 12, 6, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const tarpit = await listen((s) => {
+      s.write("SSH-2.0-tarpit\r\n");
+      const t = setInterval(() => s.write(ignore), 300);
+      s.on("close", () => clearInterval(t));
+    });
+    try {
+      const c = { ...sshd.connection, port: tarpit.port, perDialTimeout: 1, dialErrorLimit: 1 };
+      const started = Date.now();
+      await expect(run(c, sh`true`)).rejects.toThrow(/the SSH handshake was not done after 4 s/);
+      expect(Date.now() - started).toBeLessThan(7000);
+    } finally {
+      stopListening(tarpit);
+    }
+  });
 
   it("reads knownHostsFile ~/... from the home directory", async () => {
     const home = mkdtempSync(join(tmpdir(), "hosttune-home-"));

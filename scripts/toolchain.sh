@@ -9,7 +9,8 @@
 # scripts/pulumi-language-nodejs (a small Node host over the SDK's own program runner) is
 # installed beside the CLI, where the CLI finds bundled plugins without a PATH warning.
 # pulumi-command's provider is refused too; hosttune's resources are dynamic providers, which
-# need only the pulumi-resource-pulumi-nodejs script shipped in the npm package.
+# need only the dynamic-provider plugin: scripts/pulumi-resource-pulumi-nodejs, which runs the
+# SDK's own as its npm package's shim does, and starts faster.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # The SDK this project (or the program that installed hosttune) resolves: the CLI matches it.
@@ -20,9 +21,9 @@ cache=${HOSTTUNE_CACHE:-$HOME/.cache/hosttune}
 root="$cache/toolchain/pulumi-$PULUMI_VERSION"
 bin="$root/bin"
 install_plugins() {
-  install -m 0755 "$sdk/pulumi-resource-pulumi-nodejs" "$bin/pulumi-resource-pulumi-nodejs"
-  cmp -s "$here/scripts/pulumi-language-nodejs" "$bin/pulumi-language-nodejs" ||
-    install -m 0755 "$here/scripts/pulumi-language-nodejs" "$bin/pulumi-language-nodejs"
+  for p in pulumi-language-nodejs pulumi-resource-pulumi-nodejs; do
+    cmp -s "$here/scripts/$p" "$bin/$p" || install -m 0755 "$here/scripts/$p" "$bin/$p"
+  done
 }
 if [ -x "$bin/pulumi" ]; then
   install_plugins; echo "$root"; exit 0

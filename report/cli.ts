@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { type ConfigReader, fleetFromConfig } from "../fleet/index";
 import { collect, type PreviewStep } from "./collect";
 import { renderReport } from "./html";
+import { Progress } from "./progress";
 
 const PULUMI = resolve(__dirname, "..", "..", "bin", "pulumi");
 const USAGE = `usage: hosttune report --stack ENV [--out DIR] [--window SECONDS] [--stolen-cpu N] [--stolen-seconds SECONDS]
@@ -98,7 +99,6 @@ export async function main(argv: string[]): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
-  const progress = (line: string) => console.error(`hosttune report: ${line}`);
   const config = await pulumi(["config", "--json", "--show-secrets", "--stack", args.stack]);
   if (config.code !== 0) {
     console.error(`hosttune report: cannot read the config of stack ${args.stack}:\n${config.stderr.trim()}`);
@@ -111,20 +111,28 @@ export async function main(argv: string[]): Promise<number> {
     password: cfg.get("password"),
     sudoPassword: cfg.get("sudoPassword"),
   };
-  progress(`previewing stack ${args.stack} (${fleet.hosts.length} hosts)`);
+  const progress = new Progress(fleet.hosts.length, process.stderr);
+  progress.line(`previewing stack ${args.stack} (${fleet.hosts.length} hosts)`);
   const preview = await pulumi(["preview", "--json", "--non-interactive", "--stack", args.stack]);
   let steps: PreviewStep[] = [];
   try {
     steps = JSON.parse(preview.stdout).steps ?? [];
   } catch {
-    progress(`the preview gave no result (rc ${preview.code}); resource states are unknown:\n${preview.stderr.trim()}`);
+    progress.line(
+      `the preview gave no result (rc ${preview.code}); resource states are unknown:\n${preview.stderr.trim()}`,
+    );
   }
-  const report = await collect(args.stack, fleet, secrets, steps, { ...args, progress });
+  let report;
+  try {
+    report = await collect(args.stack, fleet, secrets, steps, { ...args, progress });
+  } finally {
+    progress.stop();
+  }
   mkdirSync(args.out, { recursive: true });
   writeFileSync(join(args.out, "report.json"), JSON.stringify(report, null, 2) + "\n");
   writeFileSync(join(args.out, "report.html"), await renderReport(report));
   const down = report.hosts.filter((h) => !h.reachable).map((h) => h.name);
   console.log(join(args.out, "report.html"));
-  if (down.length) progress(`could not read ${down.join(", ")}`);
+  if (down.length) console.error(`hosttune report: could not read ${down.join(", ")}`);
   return 0;
 }

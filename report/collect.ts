@@ -14,6 +14,7 @@ import type { NicCoalescingDesired } from "../providers/nicCoalescing/schema";
 import { unitVrfFact } from "../providers/vrfBoundSystemdUnit/probe";
 import { type Fleet, type FleetSecrets, hostConnection } from "../fleet/index";
 import type { FleetReport, HostFacts, HostReport, NapiEffect, ResourceState } from "./model";
+import type { Progress } from "./progress";
 
 export interface ReportOptions {
   /** napi_poll window per host, seconds. */
@@ -21,7 +22,7 @@ export interface ReportOptions {
   /** A CPU to measure stolen time on (off unless given), and for how long. */
   stolenCpu?: number;
   stolenSeconds: number;
-  progress(line: string): void;
+  progress: Pick<Progress, "line" | "working" | "finished">;
 }
 
 /** One step of `pulumi preview --json`, as far as the report reads it. */
@@ -125,17 +126,17 @@ async function readHost(
   const devices = Object.keys(nics).filter((n) => selectors.some((d) => selects(d, n, nics[n])));
   const out: Omit<HostReport, "name" | "address" | "resources"> = { reachable: true, facts };
   if (devices.length) {
-    o.progress(`${name}: napi_poll on ${devices.join(", ")} for ${o.window} s`);
+    o.progress.working(name, `napi_poll on ${devices.join(", ")} (${o.window} s)`);
     const { script, timeoutMs } = napiScript(devices, o.window);
     const m = napiResult(parseFacts((await run(c, script, { timeoutMs })).stdout), devices, o.window);
-    if (m.leftover.length) o.progress(`${name}: WARNING: left behind after measuring: ${m.leftover.join(", ")}`);
+    if (m.leftover.length) o.progress.line(`${name}: WARNING: left behind after measuring: ${m.leftover.join(", ")}`);
     out.napi =
       "effects" in m
         ? m.effects.map((e): NapiEffect => ({ ...e, coalescing: supported(nics[e.device]?.values ?? {}) }))
         : { cannotMeasure: m.cannotMeasure };
   }
   if (o.stolenCpu !== undefined) {
-    o.progress(`${name}: stolen CPU on CPU ${o.stolenCpu} for ${o.stolenSeconds} s`);
+    o.progress.working(name, `stolen CPU on CPU ${o.stolenCpu} (${o.stolenSeconds} s)`);
     const s = await run(c, factScript(stolenFacts(o.stolenCpu, o.stolenSeconds)), {
       timeoutMs: (o.stolenSeconds + 120) * 1000,
     });
@@ -161,13 +162,13 @@ export async function collect(
         let c: Connection | undefined;
         try {
           c = withCredentials(connectionSchema.parse(hostConnection(fleet, h, secrets)));
-          o.progress(`${h.name}: reading ${target(c)}`);
+          o.progress.working(h.name, `reading ${target(c)}`);
           const got = await readHost(c, h.name, h.tuning, o);
-          o.progress(`${h.name}: done`);
+          o.progress.finished(h.name, true);
           return { ...base, ...got };
         } catch (e) {
           const error = (e as Error).message;
-          o.progress(`${h.name}: cannot be read: ${error}`);
+          o.progress.finished(h.name, false, error);
           const resources = base.resources.map((r) => ({ ...r, state: "unreachable" as const }));
           return { ...base, resources, reachable: false, error };
         }

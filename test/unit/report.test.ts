@@ -3,6 +3,7 @@ import { resourceStates } from "../../report/collect";
 import { parseArgs } from "../../report/cli";
 import { renderReport } from "../../report/html";
 import type { FleetReport } from "../../report/model";
+import { Progress } from "../../report/progress";
 
 describe("hosttune report's arguments", () => {
   it("defaults: a 10 s window, no stolen-CPU run, the page under .hosttune/report/<stack>", () => {
@@ -92,5 +93,54 @@ describe("the page", () => {
     const html = await renderReport(report);
     expect(html).toContain('<figure class="plot empty" data-host="vm1" data-device="enp0s3"');
     expect(html).toContain("no napi_poll on this NIC in the window");
+  });
+});
+
+describe("report progress", () => {
+  const stream = (isTTY: boolean) => {
+    const writes: string[] = [];
+    return { writes, isTTY, columns: 100, write: (s: string) => writes.push(s) };
+  };
+
+  it("on a terminal, keeps a status line under the events: a bar, hosts done of all, what runs, the time", () => {
+    const out = stream(true);
+    let t = 0;
+    const p = new Progress(4, out, () => t);
+    p.working("h1", "reading root@10.0.0.1:22");
+    p.working("h2", "napi_poll on eth0 (10 s)");
+    p.finished("h3", true);
+    t = 12_000;
+    expect(p.status()).toBe(
+      "[#####...............] 1/4 hosts 12s · h1 reading root@10.0.0.1:22, h2 napi_poll on eth0 (10 s)",
+    );
+    p.finished("h4", false, "connection refused");
+    p.stop();
+    const screen = out.writes.join("");
+    // Events stay as lines; the status line is redrawn in place and cleared at the end.
+    expect(screen).toContain("\r\x1b[Khosttune report: h4: cannot be read: connection refused\n");
+    expect(screen).toContain("\r\x1b[K[##########..........] 2/4 hosts, 1 unreachable 12s · h1 reading");
+    expect(screen.endsWith("\r\x1b[K")).toBe(true);
+  });
+
+  it("in a log, writes lines only, each finished host with the count", () => {
+    const out = stream(false);
+    const p = new Progress(2, out);
+    p.working("h1", "reading root@10.0.0.1:22");
+    p.finished("h1", true);
+    p.finished("h2", false, "timed out");
+    p.stop();
+    expect(out.writes).toEqual([
+      "hosttune report: h1: reading root@10.0.0.1:22\n",
+      "hosttune report: h1: done (1/2 hosts)\n",
+      "hosttune report: h2: cannot be read: timed out (2/2 hosts, 1 unreachable)\n",
+    ]);
+  });
+
+  it("fits the terminal's width", () => {
+    const out = { ...stream(true), columns: 30 };
+    const p = new Progress(1, out);
+    p.working("h1", "a very long description of what it waits on");
+    expect(p.status().length).toBeLessThanOrEqual(29);
+    p.stop();
   });
 });

@@ -19,7 +19,7 @@ import {
   writeJournal,
 } from "./journal";
 import { warnOnce } from "./engineLog";
-import { CommandTimeout, HostError, run, Unreachable } from "./transport";
+import { CommandTimeout, HostError, oneChangeAtATime, run, Unreachable } from "./transport";
 
 export interface Outputs {
   connection: Connection;
@@ -194,15 +194,17 @@ export class SpecProvider implements dynamic.ResourceProvider {
 
   private apply(c: Connection, d: unknown, steps: Step[], before: unknown) {
     const cc = this.spec.commitConfirmed;
-    if (!cc || (cc.when && !cc.when(d, before)))
-      return run(c, applyScript(steps), { timeoutMs: (c.commandTimeout ?? 300) * 1000 });
-    return applyConfirmed(
-      c,
-      steps,
-      cc.rollback(d, before),
-      cc.timeoutSeconds(d),
-      `${this.spec.kind} ${this.spec.id(d)}`,
-      cc.hint,
+    return oneChangeAtATime(c, () =>
+      !cc || (cc.when && !cc.when(d, before))
+        ? run(c, applyScript(steps), { timeoutMs: (c.commandTimeout ?? 300) * 1000 })
+        : applyConfirmed(
+            c,
+            steps,
+            cc.rollback(d, before),
+            cc.timeoutSeconds(d),
+            `${this.spec.kind} ${this.spec.id(d)}`,
+            cc.hint,
+          ),
     );
   }
 

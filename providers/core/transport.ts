@@ -32,6 +32,7 @@ interface Pooled {
 interface PoolState {
   conns: Map<string, Promise<Pooled>>;
   gates: Map<string, Gate>;
+  changes: Map<string, Semaphore>;
   handshakes: number;
   /** Keys the hash of credentials in pool keys: not comparable outside this process. */
   salt: Buffer;
@@ -42,7 +43,13 @@ interface PoolState {
 const POOL_KEY = Symbol.for("hosttune.sshPool");
 function pool(): PoolState {
   const g = globalThis as unknown as Record<symbol, PoolState>;
-  return (g[POOL_KEY] ??= { conns: new Map(), gates: new Map(), handshakes: 0, salt: randomBytes(32) });
+  return (g[POOL_KEY] ??= {
+    conns: new Map(),
+    gates: new Map(),
+    changes: new Map(),
+    handshakes: 0,
+    salt: randomBytes(32),
+  });
 }
 
 /** SSH handshakes this process has completed (tests and bench read it). */
@@ -110,6 +117,18 @@ function gate(c: Connection): Gate {
 /** Runs fn with the host to itself: other commands to it wait (see Gate). */
 export function exclusively<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
   return gate(c).with(true, fn);
+}
+
+/**
+ * Runs fn after this deployment's other changes to the host: they queue here, one at a time, not
+ * on the host's lock, whose wait is limited (it keeps other runs out) and would run out behind
+ * our own changes on a slow machine.
+ */
+export function oneChangeAtATime<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
+  const changes = pool().changes;
+  let s = changes.get(target(c));
+  if (!s) changes.set(target(c), (s = new Semaphore(1)));
+  return s.run(fn);
 }
 
 // sshd allows 10 sessions per connection by default (MaxSessions); stay below it.

@@ -2,6 +2,7 @@
 // file in a temporary directory: a connection cut in the middle of a change is reported as an
 // unknown outcome (never "as it was"), and the journal it leaves on the host keeps the original,
 // so the next create does not adopt our half-applied change and delete puts the original back.
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,8 @@ const schema = z.object({
   content: z.string(),
   holdUntil: z.string().optional(),
   failAfterWrite: z.boolean().optional(),
+  /** A step after the write that takes this long (a slow change). */
+  slowSeconds: z.number().optional(),
 });
 type D = z.infer<typeof schema>;
 type O = { content: string | null };
@@ -40,8 +43,14 @@ const toy = defineSpec<D, O, O, z.input<typeof schema>>(
       const steps = fileSteps(d.path, t.content, o.content);
       const hold = { describe: "hold", run: sh`while [ ! -e ${d.holdUntil ?? ""} ]; do sleep 0.1; done` };
       const fail = { describe: "fail", run: sh`exit 3` };
+      const slow = { describe: "slow", run: sh`sleep ${String(d.slowSeconds)}` };
       if (!steps.length || t.content !== d.content) return steps;
-      return [...steps, ...(d.holdUntil ? [hold] : []), ...(d.failAfterWrite ? [fail] : [])];
+      return [
+        ...steps,
+        ...(d.holdUntil ? [hold] : []),
+        ...(d.failAfterWrite ? [fail] : []),
+        ...(d.slowSeconds ? [slow] : []),
+      ];
     },
     drift: (t, o) => (t.content === o.content ? [] : [{ field: "content", asked: t.content, got: o.content }]),
   },
@@ -123,6 +132,46 @@ const measured = defineSpec<D, O, O, z.input<typeof schema>>(
     }),
   },
 );
+
+describe("runner: changes to one host (real sshd)", { timeout: 120_000 }, () => {
+  const suite = suiteSshd();
+
+  // The host's lock keeps two runs apart, and its wait is limited (120 s) for that. A deployment's
+  // own changes to one host queue in the deployment instead: on a slow machine, the sixth of six
+  // would otherwise run out of that wait behind its siblings and be reported as blocked by
+  // "another hosttune run" (the 200-host converge under load).
+  it("a deployment's own changes to a host wait on each other here, never on the host's lock", async () => {
+    const p = new SpecProvider(toy);
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-serial-"));
+    // A change waiting on the host's lock: a `flock -w` process seen by two samples in a row (an
+    // uncontended one is gone within milliseconds).
+    const flocks = () =>
+      execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" })
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => /^\d+ flock -w /.test(l));
+    let seen: string[] = [];
+    let most = 0;
+    const sampler = setInterval(() => {
+      const now = flocks();
+      most = Math.max(most, now.filter((f) => seen.includes(f)).length);
+      seen = now;
+    }, 100);
+    try {
+      const changes = [1, 2, 3, 4].map((i) =>
+        p.create({
+          connection: suite.sshd.connection,
+          desired: { path: join(dir, `f${i}`), content: `${i}\n`, slowSeconds: 3 },
+        }),
+      );
+      await Promise.all(changes);
+    } finally {
+      clearInterval(sampler);
+    }
+    for (const i of [1, 2, 3, 4]) expect(readFileSync(join(dir, `f${i}`), "utf8")).toBe(`${i}\n`);
+    expect(most).toBe(0);
+  });
+});
 
 describe("runner: a change's measured effect (real sshd)", { timeout: 120_000 }, () => {
   const suite = suiteSshd();

@@ -7,7 +7,7 @@
 // `udevadm control --reload` is real and reaches nothing of this machine's devices.
 // Every process is a child of the caller, stopped by its pid.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 
@@ -135,11 +135,14 @@ function makeHost(fleetDir: string, i: number, port: number, udevd: boolean, key
     dir,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     stop() {
+      // udevd first, so that it stops its workers (also when sshd never came up: it outlived a
+      // fleet whose sshd could not bind); then sshd's sessions, then sshd.
+      if (udevd && existsSync(join(dir, "udevd.pid"))) {
+        kill(Number(readFileSync(join(dir, "udevd.pid"), "utf8")), "SIGTERM");
+        rmSync(join(dir, "udevd.pid"), { force: true });
+      }
       const pid = child?.pid;
       if (!pid || !host.running()) return;
-      // udevd first, so that it stops its workers; then sshd's sessions, then sshd.
-      if (udevd && existsSync(join(dir, "udevd.pid")))
-        kill(Number(readFileSync(join(dir, "udevd.pid"), "utf8")), "SIGTERM");
       spawnSync("pkill", ["-KILL", "-P", String(pid)]);
       kill(pid, "SIGKILL");
     },
@@ -169,10 +172,29 @@ function makeHost(fleetDir: string, i: number, port: number, udevd: boolean, key
   return host;
 }
 
+/**
+ * Each udevd takes an inotify instance, and a user may hold fs.inotify.max_user_instances (128 on
+ * Debian) in all: beyond that, a host's udevd dies at start and its reloads are refused. Said
+ * before anything starts; the bench does not change this machine's sysctls.
+ */
+function inotifyRoom(n: number): void {
+  const limit = Number(readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
+  const used = spawnSync("sh", ["-c", "find /proc/[0-9]*/fd -lname 'anon_inode:inotify' 2>/dev/null | wc -l"], {
+    encoding: "utf8",
+  }).stdout;
+  if (n + Number(used) > limit)
+    throw new Error(
+      `${n} hosts with a udevd each need ${n} inotify instances; fs.inotify.max_user_instances is ${limit} ` +
+        `and ${Number(used)} are in use. Raise it (sysctl -w fs.inotify.max_user_instances=${2 * (n + Number(used))}) ` +
+        "or run fewer hosts",
+    );
+}
+
 /** Starts n hosts (keys made once and kept in dir, so a later fleet in the same dir reuses them). */
 export async function startSshdFleet(o: FleetOptions): Promise<SshdFleet> {
   for (const [bin, pkg] of [[SSHD, "openssh-server"], ...(o.udevd ? [[UDEVD, "udev"]] : [])])
     if (!existsSync(bin)) throw new Error(`${bin} is missing (Debian package ${pkg})`);
+  if (o.udevd) inotifyRoom(o.n);
   mkdirSync(o.dir, { recursive: true });
   // Mount points that must exist on this machine: empty folders, never written through.
   for (const d of ["/run/sshd", "/var/lib/hosttune", "/etc/udev/rules.d", "/etc/sysctl.d"])

@@ -34,7 +34,14 @@ cat /proc/interrupts`;
 
 /** The facts of one measurement, run one after another: interrupts, the window, interrupts again. */
 export function napiFacts(devices: string[], seconds: number): Record<string, Raw> {
-  const program = `tracepoint:napi:napi_poll { @[str(args->dev_name), args->work] = count(); } interval:s:${seconds} { exit(); }`;
+  // The device named as the tracepoint names it (napi->dev's name, else "(no_device)"), but read
+  // from the napi struct: Debian 13's bpftrace 0.23 reads the tracepoint's own dev_name, a
+  // __data_loc string, from the wrong offset and counted every poll under an empty name (fixed
+  // upstream by bpftrace commit 665b754, "codegen: Fix __data_loc reads"). Debian 12's bpftrace
+  // 0.17 reads both the same.
+  const program = `tracepoint:napi:napi_poll {
+  if (args->napi->dev != 0) { @[args->napi->dev->name, args->work] = count(); } else { @["(no_device)", args->work] = count(); }
+} interval:s:${seconds} { exit(); }`;
   const limit = seconds + START_ALLOWANCE_S;
   return {
     irqs0: irqFact(devices),
@@ -78,7 +85,7 @@ export function napiScript(devices: string[], seconds: number): { script: Raw; t
 export function parseCounts(out: string): Record<string, Record<string, number>> {
   const counts: Record<string, Record<string, number>> = {};
   for (const line of out.split("\n")) {
-    const m = /^@\[(.+), (-?\d+)\]: (\d+)$/.exec(line.trim()) ?? /^@ (\S+) (-?\d+) (\d+)$/.exec(line.trim());
+    const m = /^@\[(.*), (-?\d+)\]: (\d+)$/.exec(line.trim()) ?? /^@ (\S+) (-?\d+) (\d+)$/.exec(line.trim());
     if (!m) continue;
     const [, dev, work, n] = m;
     (counts[dev] ??= {})[work] = (counts[dev][work] ?? 0) + Number(n);
@@ -123,6 +130,15 @@ export function napiResult(facts: Facts, devices: string[], seconds: number): Na
   if (trace.rc !== 0 || !source)
     return { cannotMeasure: `napi_poll trace failed (rc ${trace.rc}): ${trace.out.trim().slice(-500)}`, leftover };
   const counts = parseCounts(trace.out);
+  // A tracer that cannot read device names counts every poll under "": no NIC would show any.
+  const nameless = Object.values(counts[""] ?? {}).reduce((x, y) => x + y, 0);
+  if (nameless)
+    return {
+      cannotMeasure:
+        `napi_poll trace failed: ${source} counted ${nameless} polls under no device name ` +
+        "(it could not read the tracepoint's device names)",
+      leftover,
+    };
   const [a, b] = [parseIrqs(fact(facts, "irqs0").out), parseIrqs(fact(facts, "irqs1").out)];
   const elapsed = b.uptime - a.uptime;
   const effects = devices.map((device) => {

@@ -25,6 +25,30 @@ describe("napi_poll counts", () => {
     expect(parseCounts(captured("bpftrace-napi.txt"))).toEqual({ "(no_device)": { "1": 249, "2": 26 } });
   });
 
+  it("polls counted under no device name are a failed measurement, not a NIC without polls", () => {
+    // Captured on the Debian 13 lab VM with `str(args->dev_name)`: trixie's bpftrace 0.23 reads the
+    // tracepoint's dev_name (a __data_loc string) from the wrong offset, so every poll was nameless.
+    const facts = {
+      irqs0: { rc: 0, out: "uptime 10.00\ndev enp0s3\n" },
+      trace: { rc: 0, out: `source bpftrace\n${captured("lab-trixie-bpftrace-args-dev-name.txt")}` },
+      irqs1: { rc: 0, out: "uptime 15.00\ndev enp0s3\n" },
+      left: { rc: 0, out: "" },
+    };
+    expect(napiResult(facts, ["enp0s3"], 5)).toEqual({
+      cannotMeasure:
+        "napi_poll trace failed: bpftrace counted 27474 polls under no device name " +
+        "(it could not read the tracepoint's device names)",
+      leftover: [],
+    });
+  });
+
+  it("bpftrace names a poll's device as the tracepoint does (napi->dev's name, else (no_device))", () => {
+    const { text } = napiFacts(["enp0s3"], 5).trace;
+    expect(text).toContain("args->napi->dev->name");
+    expect(text).toContain('"(no_device)"');
+    expect(text).not.toContain("args->dev_name");
+  });
+
   it("counts perf's and tracefs's lines on the host, to the same numbers", () => {
     const lines = captured("perf-script-napi.txt");
     const byHand: Record<string, Record<string, number>> = {};

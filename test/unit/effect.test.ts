@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -129,6 +129,15 @@ describe("napi_poll counts", () => {
       devices,
       seconds,
     );
+
+  it("starts bpftrace at the host's own priority: niced, it did not start in 300 s on a busy one-CPU VM", () => {
+    // A stand-in bpftrace that counts one poll on a device named after the niceness it runs at.
+    const bin = without("no perf");
+    writeFileSync(join(bin, "bpftrace"), '#!/bin/sh\necho "@[nice$(nice), 1]: 1"\n', { mode: 0o755 });
+    const own = `nice${execFileSync("nice", { encoding: "utf8" }).trim()}`;
+    const r = measureHere(bin, [own], 1);
+    expect(r).toMatchObject({ leftover: [], effects: [{ device: own, source: "bpftrace", polls: 1 }] });
+  });
 
   it("without bpftrace, counts with perf record", () => {
     const r = measureHere(without("perf"), ["(no_device)"], 2);

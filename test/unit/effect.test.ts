@@ -26,6 +26,30 @@ describe("napi_poll counts", () => {
     expect(parseCounts(captured("bpftrace-napi.txt"))).toEqual({ "(no_device)": { "1": 249, "2": 26 } });
   });
 
+  // Captured on the lab VMs by test/fixtures/effect/capture-lab.sh, a flood ping coming in through
+  // each VM's e1000e (enp0s3): Debian 12 (kernel 6.1.0-56, bpftrace 0.17.0, perf 6.1.192) and
+  // Debian 13 (kernel 6.12.118, bpftrace 0.23.2, perf 6.12.118). bpftrace's map over a 5 s window,
+  // as napiScript runs it; the first 400 lines perf script printed for a 1 s window.
+  it.each([
+    ["bookworm", { "0": 1252, "1": 3329, "2": 1 }],
+    ["trixie", { "0": 530, "1": 30787 }],
+  ])("reads bpftrace's map as it printed it on the %s lab VM", (release, enp0s3) => {
+    expect(parseCounts(captured(`lab-${release}-bpftrace.txt`))).toEqual({ enp0s3 });
+  });
+
+  it.each([
+    ["bookworm", { "0": 46, "1": 354 }],
+    ["trixie", { "0": 34, "1": 366 }],
+  ])("counts the %s lab VM's perf script lines on the host, to the numbers counted by hand", (release, enp0s3) => {
+    const lines = captured(`lab-${release}-perf-script.txt`);
+    const byHand: Record<string, Record<string, number>> = {};
+    for (const m of lines.matchAll(/for device (\S+) work (\d+) budget/g))
+      (byHand[m[1]] ??= {})[m[2]] = (byHand[m[1]][m[2]] ?? 0) + 1;
+    expect(byHand).toEqual({ enp0s3 });
+    const aggregated = execFileSync("sh", ["-c", AGGREGATE], { input: lines, encoding: "utf8" });
+    expect(parseCounts(aggregated)).toEqual(byHand);
+  });
+
   it("polls counted under no device name are a failed measurement, not a NIC without polls", () => {
     // Captured on the Debian 13 lab VM with `str(args->dev_name)`: trixie's bpftrace 0.23 reads the
     // tracepoint's dev_name (a __data_loc string) from the wrong offset, so every poll was nameless.

@@ -102,7 +102,7 @@ describe("the effect of coalescing on the lab fleet", () => {
     const out = mkdtempSync(join(tmpdir(), "hosttune-report-e2e-"));
     const r = await hosttune(["report", "--stack", stack.name, "--window", "3", "--out", out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/napi_poll on enp0s3 for 3 s/);
+    expect(r.stderr).toMatch(/napi_poll on enp0s3 \(3 s\)/);
     const report: FleetReport = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
     expect(report.hosts.map((h) => [h.name, h.reachable])).toEqual(vms.map((vm) => [vm.name, true]));
     for (const h of report.hosts) {

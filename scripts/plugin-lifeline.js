@@ -1,0 +1,22 @@
+// A plugin's lifeline to the CLI that started it. The CLI may die without a word (killed, out of
+// memory), even before the plugin has started; nobody will then call or stop the plugin. It stops
+// once its engine no longer listens (the engine's address is the plugin's first argument), or it
+// has been given another parent. Installed beside the plugins by scripts/toolchain.sh.
+"use strict";
+const net = require("node:net");
+
+/** Calls `stop` once the engine at `address` ("host:port") is gone. */
+module.exports = function lifeline(address, stop) {
+  const parent = process.ppid;
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(":")),
+    Number(address.slice(address.lastIndexOf(":") + 1)),
+  ];
+  const check = () => {
+    if (process.ppid !== parent) return stop();
+    const s = net.connect({ host, port }, () => s.destroy());
+    // Refused: nothing listens there any more. A slow answer on a busy machine is not an answer.
+    s.on("error", (e) => e.code === "ECONNREFUSED" && stop());
+  };
+  if (host && port) setInterval(check, 1000).unref();
+};

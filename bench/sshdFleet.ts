@@ -179,13 +179,12 @@ function makeHost(fleetDir: string, i: number, port: number, udevd: boolean, key
  */
 function inotifyRoom(n: number): void {
   const limit = Number(readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
-  const used = spawnSync("sh", ["-c", "find /proc/[0-9]*/fd -lname 'anon_inode:inotify' 2>/dev/null | wc -l"], {
-    encoding: "utf8",
-  }).stdout;
-  if (n + Number(used) > limit)
+  const find = "find /proc/[0-9]*/fd -lname 'anon_inode:inotify' 2>/dev/null | wc -l";
+  const used = Number(spawnSync("sh", ["-c", find], { encoding: "utf8" }).stdout);
+  if (n + used > limit)
     throw new Error(
       `${n} hosts with a udevd each need ${n} inotify instances; fs.inotify.max_user_instances is ${limit} ` +
-        `and ${Number(used)} are in use. Raise it (sysctl -w fs.inotify.max_user_instances=${2 * (n + Number(used))}) ` +
+        `and ${used} are in use. Raise it (sysctl -w fs.inotify.max_user_instances=${2 * (n + used)}) ` +
         "or run fewer hosts",
     );
 }

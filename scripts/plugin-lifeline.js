@@ -8,10 +8,8 @@ const net = require("node:net");
 /** Calls `stop` once the engine at `address` ("host:port") is gone. */
 module.exports = function lifeline(address, stop) {
   const parent = process.ppid;
-  const [host, port] = [
-    address.slice(0, address.lastIndexOf(":")),
-    Number(address.slice(address.lastIndexOf(":") + 1)),
-  ];
+  const colon = address.lastIndexOf(":");
+  const [host, port] = [address.slice(0, colon), Number(address.slice(colon + 1))];
   const check = () => {
     if (process.ppid !== parent) return stop();
     const s = net.connect({ host, port }, () => s.destroy());

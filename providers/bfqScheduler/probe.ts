@@ -2,9 +2,9 @@
 // removable flags and hardware queue count (the set is resolved on every probe), whether bfq
 // is built in, loaded or loadable, and our udev rule.
 import { fileContent, fileFact } from "../core/files";
-import { fact, type Facts } from "../core/facts";
+import { fact, type Facts, type FactSources } from "../core/facts";
 import { globMatch } from "../core/glob";
-import { sh, type Raw } from "../core/quote";
+import { sh } from "../core/quote";
 import { type BfqSchedulerDesired, RULES_DIR } from "./schema";
 
 export interface Disk {
@@ -26,7 +26,7 @@ export interface BfqSchedulerObserved {
   rule: string | null;
 }
 
-export function probeFacts(d: BfqSchedulerDesired): Record<string, Raw> {
+export function probeFacts(d: BfqSchedulerDesired): FactSources {
   const rule = `${RULES_DIR}/${d.ruleFile}`;
   return {
     disks: sh`for b in /sys/block/*; do

@@ -10,16 +10,71 @@ export interface Fact {
 }
 export type Facts = Record<string, Fact>;
 
+/**
+ * A fact that runs in the script's own shell, as the body of a function: shell builtins only, so
+ * it costs no process (on a host where a fork costs milliseconds, a fleet's reads are mostly
+ * processes). Its exit code is its `return`; it never calls `exit`, `cd`, `set -e` or `trap`, and
+ * its variables start with `ht_`. `readFile` and `slurp` are there for it.
+ */
+export interface InShell {
+  readonly inShell: Raw;
+}
+export const inShell = (body: Raw): InShell => ({ inShell: body });
+/** A fact: a shell fragment run in a subshell of its own (it may `exit`), or an InShell one. */
+export type FactSource = Raw | InShell;
+export type FactSources = Record<string, FactSource>;
+const isInShell = (f: FactSource): f is InShell => "inShell" in f;
+
+// Builtins that read a file exactly (a last line without its newline included): `ht_slurp F`
+// leaves it in $ht_s, `ht_cat F` prints it. Dash's `read` drops NUL bytes, which no text file
+// hosttune manages holds. A file that cannot be opened fails with the shell's message.
+const HELPERS = raw(`ht_slurp() {
+ht_s= ht_l=
+while IFS= read -r ht_l; do ht_s="$ht_s$ht_l
+"; done <"$1" || return
+ht_s="$ht_s$ht_l"
+}
+ht_cat() { ht_slurp "$1" && printf '%s' "$ht_s"; }`);
+
+/** In-shell: prints the file's content (see HELPERS). */
+export const readFile = (path: string): Raw => sh`ht_cat ${path}`;
+/** In-shell: the file's content into $ht_s (see HELPERS). */
+export const slurp = (path: string): Raw => sh`ht_slurp ${path}`;
+
 const BEGIN = "\x1ehosttune-fact ";
 const END = "\x1ehosttune-rc ";
 
-export function factScript(facts: Record<string, Raw>): Raw {
+function inShellFacts(facts: [string, InShell][]): Raw {
+  if (!facts.length) return raw("");
+  return join([
+    HELPERS,
+    ...facts.map(
+      ([name, f]) => sh`printf '\n\036hosttune-fact %s\n' ${name}; ht_fact() { ${raw(f.inShell.text)}
+}; ht_fact 2>&1; printf '\n\036hosttune-rc %s\n' "$?"`,
+    ),
+  ]);
+}
+
+function split(facts: FactSources): { own: [string, InShell][]; sub: [string, Raw][] } {
+  const own: [string, InShell][] = [];
+  const sub: [string, Raw][] = [];
+  for (const [name, f] of Object.entries(facts)) isInShell(f) ? own.push([name, f]) : sub.push([name, f]);
+  return { own, sub };
+}
+
+function subshellFacts(facts: [string, Raw][]): Raw {
   return join(
-    Object.entries(facts).map(
+    facts.map(
       ([name, cmd]) => sh`printf '\n\036hosttune-fact %s\n' ${name}; ( ${raw(cmd.text)}
 ) 2>&1; printf '\n\036hosttune-rc %s\n' "$?"`,
     ),
   );
+}
+
+/** Every fact, one after another: the in-shell ones first, then a subshell per other fact. */
+export function factScript(facts: FactSources): Raw {
+  const { own, sub } = split(facts);
+  return join([inShellFacts(own), subshellFacts(sub)]);
 }
 
 export function parseFacts(stdout: string): Facts {
@@ -43,7 +98,7 @@ export function fact(facts: Facts, name: string): Fact {
 }
 
 interface Pending {
-  facts: Record<string, Raw>;
+  facts: FactSources;
   resolve(r: ExecResult & { facts: Facts }): void;
   reject(e: unknown): void;
 }
@@ -61,7 +116,7 @@ const OPEN_MS = 1000;
  * host rather than one per resource is most of what separates a fleet's preview from a plain ssh
  * loop. A batch forms while the host's connection comes up, then until reads stop arriving.
  */
-export function readFacts(c: Connection, facts: Record<string, Raw>): Promise<ExecResult & { facts: Facts }> {
+export function readFacts(c: Connection, facts: FactSources): Promise<ExecResult & { facts: Facts }> {
   const key = poolKey(c);
   return new Promise((resolve, reject) => {
     let queue = pending.get(key);
@@ -93,16 +148,18 @@ function quiet(queue: unknown[]): Promise<void> {
 }
 
 /**
- * Every fact side by side on the host, as separate channels would run them (a fact that waits
- * does not hold up the others), their outputs in order; one after another where no temporary
- * folder can be made. Each fact costs one process: its markers are written by the shell itself
- * and its exit code comes from `wait` (on a host where a fork costs milliseconds, the processes
- * of a fleet's reads are most of its cost).
+ * The in-shell facts first, then the others side by side, as separate channels would run them
+ * (a fact that waits does not hold up the others), their outputs in order; one after another
+ * where no temporary folder can be made. Each of those costs one process: its markers are
+ * written by the shell itself and its exit code comes from `wait`. With fewer than two of them,
+ * side by side would only add processes (mktemp, cat, rm).
  */
-export function concurrently(facts: Record<string, Raw>): Raw {
-  const entries = Object.entries(facts);
+export function concurrently(facts: FactSources): Raw {
+  const { own, sub: entries } = split(facts);
+  if (entries.length < 2) return factScript(facts);
   const out = (i: number) => raw(`"$d/${i}"`);
-  return sh`if d=$(mktemp -d 2>/dev/null); then
+  return sh`${inShellFacts(own)}
+if d=$(mktemp -d 2>/dev/null); then
 trap 'rm -rf "$d"' EXIT
 ${join(
   entries.map(
@@ -113,12 +170,12 @@ ${join(
 ${join(entries.map((_, i) => sh`wait $p${raw(String(i))}; printf '\n\036hosttune-rc %s\n' "$?" >>${out(i)}`))}
 cat ${entries.map((_, i) => out(i))}
 else
-${factScript(facts)}
+${subshellFacts(entries)}
 fi`;
 }
 
 async function flush(c: Connection, batch: Pending[]): Promise<void> {
-  const chunks: { items: Pending[]; facts: Record<string, Raw>; bytes: number }[] = [];
+  const chunks: { items: Pending[]; facts: FactSources; bytes: number }[] = [];
   batch.forEach((p, i) => {
     const own = Object.fromEntries(Object.entries(p.facts).map(([n, f]) => [`${i}.${n}`, f]));
     // Twice: each fact is there once to run side by side and once in the fallback.

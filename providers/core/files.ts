@@ -1,14 +1,17 @@
 // Managed files, read as a fact and converged as steps: the same few lines every resource
 // with a file (sysctl.d, udev rules, drop-ins) would otherwise repeat.
-import { type Fact } from "./facts";
-import { sh, type Raw } from "./quote";
+import { type Fact, inShell, type InShell, readFile } from "./facts";
+import { sh } from "./quote";
 import type { Step, WriteFile } from "./steps";
 
 const ABSENT = 3;
 
 /** A fact holding the file's exact content; exit 3 when there is no file. */
-export function fileFact(path: string): Raw {
-  return sh`if [ -e ${path} ]; then cat ${path}; else exit 3; fi`;
+export function fileFact(path: string): InShell {
+  // Anything but a file (a folder, a device) is left to cat, and its error.
+  return inShell(
+    sh`if [ -f ${path} ]; then ${readFile(path)}; elif [ -e ${path} ]; then cat ${path}; else return 3; fi`,
+  );
 }
 
 /** The content a fileFact read, or null for no file. */

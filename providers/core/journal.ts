@@ -3,7 +3,7 @@
 // client killed) leaves it behind, so the next run knows what the host had before hosttune first
 // touched it, instead of adopting a half-applied change as the original.
 import { createHash } from "node:crypto";
-import { type Facts } from "./facts";
+import { type Facts, inShell, type InShell, readFile } from "./facts";
 import { sh, type Raw } from "./quote";
 import type { Step } from "./steps";
 
@@ -24,9 +24,8 @@ export function journalPath(kind: string, id: string): string {
   return `${JOURNAL_DIR}/${createHash("sha256").update(`${kind} ${id}`).digest("hex").slice(0, 24)}.json`;
 }
 
-export function journalFact(kind: string, id: string): Raw {
-  // The test spares a process on the usual host, which has no journal.
-  return sh`[ ! -e ${journalPath(kind, id)} ] || cat ${journalPath(kind, id)} 2>/dev/null; true`;
+export function journalFact(kind: string, id: string): InShell {
+  return inShell(sh`[ ! -f ${journalPath(kind, id)} ] || ${readFile(journalPath(kind, id))} 2>/dev/null; return 0`);
 }
 
 /** The journal the probe found, if it is this resource's. */

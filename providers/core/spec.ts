@@ -1,8 +1,7 @@
 // What a resource kind provides to the generic runner: pyinfra-style facts (read) and
 // operations (steps), with a pure planner in between.
 import type { z } from "zod";
-import type { Raw } from "./quote";
-import type { Facts } from "./facts";
+import type { Facts, FactSources } from "./facts";
 import type { Step } from "./steps";
 
 /** One field the host does not have as asked. */
@@ -20,7 +19,7 @@ export interface ResourceSpec<D, O, T, I = unknown> {
   /** Identity on the host (the connection's target is prefixed by the runner). */
   id(d: D): string;
   /** Shell fragments whose outputs make the observation, run as one script. */
-  facts(d: D): Record<string, Raw>;
+  facts(d: D): FactSources;
   /** Parses the facts; throws a plain Error with the fix when the host cannot do what is asked. */
   observe(facts: Facts, d: D): O;
   /** The state to converge to. */
@@ -53,7 +52,7 @@ export interface ResourceSpec<D, O, T, I = unknown> {
 
 /** A measurement on the host: facts run in order under their own deadline, then read. */
 export interface Measurement {
-  facts: Record<string, Raw>;
+  facts: FactSources;
   timeoutMs: number;
   read(facts: Facts): unknown;
 }

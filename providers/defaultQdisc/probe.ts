@@ -1,9 +1,9 @@
 // Facts for DefaultQdisc: the runtime value, our file, every sysctl.d assignment of the key
 // (to know what applies at boot), whether the kernel has the qdisc, and root qdiscs per device.
 import { fileContent, fileFact } from "../core/files";
-import { fact, type Facts } from "../core/facts";
+import { fact, type Facts, type FactSources, inShell, readFile } from "../core/facts";
 import { globMatch } from "../core/glob";
-import { sh, type Raw } from "../core/quote";
+import { sh } from "../core/quote";
 import { BUILTIN_QDISCS, type DefaultQdiscDesired, KEY, SYSCTL_DIR } from "./schema";
 
 export interface DefaultQdiscObserved {
@@ -19,17 +19,23 @@ export interface DefaultQdiscObserved {
 // systemd-sysctl order: files sorted by name across these dirs; for one name, the first dir wins.
 const SYSCTL_DIRS = ["/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"];
 
-export function probeFacts(d: DefaultQdiscDesired): Record<string, Raw> {
+// Read by the shell itself: what `sysctl -n` prints, without its process.
+const RUNTIME = `/proc/sys/${KEY.replace(/\./g, "/")}`;
+
+export function probeFacts(d: DefaultQdiscDesired): FactSources {
   const mod = `sch_${d.qdisc}`;
   const path = `${SYSCTL_DIR}/${d.fileName}`;
   return {
-    runtime: sh`sysctl -n ${KEY}`,
-    available: BUILTIN_QDISCS.includes(d.qdisc) ? sh`true` : sh`[ -d /sys/module/${mod} ] || modinfo -n ${mod}`,
+    runtime: inShell(readFile(RUNTIME)),
+    available: inShell(
+      BUILTIN_QDISCS.includes(d.qdisc) ? sh`return 0` : sh`[ -d /sys/module/${mod} ] || modinfo -n ${mod}`,
+    ),
     file: fileFact(path),
     // One grep over every file: a process per file costs milliseconds each on some hosts.
-    persisted: sh`set --; for d in ${SYSCTL_DIRS}; do for f in "$d"/*.conf; do [ -f "$f" ] && set -- "$@" "$f"; done; done
-[ $# -eq 0 ] || grep -H -E '^[[:space:]]*-?net[./]core[./]default_qdisc[[:space:]]*=' "$@"; true`,
-    devices: d.reapplyTo ? sh`tc -j qdisc show` : sh`echo '[]'`,
+    persisted:
+      inShell(sh`set --; for ht_d in ${SYSCTL_DIRS}; do for ht_f in "$ht_d"/*.conf; do [ -f "$ht_f" ] && set -- "$@" "$ht_f"; done; done
+[ $# -eq 0 ] || grep -H -E '^[[:space:]]*-?net[./]core[./]default_qdisc[[:space:]]*=' "$@"; return 0`),
+    devices: d.reapplyTo ? sh`tc -j qdisc show` : inShell(sh`echo '[]'`),
   };
 }
 

@@ -2,7 +2,7 @@
 // where ethtool has it, else the text of ethtool -c), and our udev rule. The NIC set is
 // resolved on every probe, so a NIC that appears later is converged on the next run.
 import { fileContent, fileFact } from "../core/files";
-import { fact, type Facts } from "../core/facts";
+import { fact, type Facts, type FactSources } from "../core/facts";
 import { globMatch } from "../core/glob";
 import { sh, type Raw } from "../core/quote";
 import { ALL_PARAMS, BOOLEAN_PARAMS, type NicCoalescingDesired, NUMERIC_PARAMS, type Param, RULES_DIR } from "./schema";
@@ -31,7 +31,7 @@ const RC = "\x1erc ";
 
 // A failed --json run has already printed "[ ]" (ethtool opens the JSON array before asking the
 // kernel), so its output is kept only on success; ethtool -c then prints the error alone.
-export function probeFacts(d: NicCoalescingDesired): Record<string, Raw> {
+export function probeFacts(d: NicCoalescingDesired): FactSources {
   return {
     ethtool: sh`command -v ethtool && ethtool --version`,
     nics: nicsFact(),

@@ -2,8 +2,8 @@
 // without making it live: `udevadm verify` where systemd has it (>= 253), else a dry
 // `udevadm test` in a private mount namespace whose /etc/udev/rules.d holds the candidate.
 import { fileContent, fileFact } from "../core/files";
-import { fact, type Facts } from "../core/facts";
-import { sh, type Raw } from "../core/quote";
+import { fact, type Facts, type FactSources, inShell, slurp } from "../core/facts";
+import { sh } from "../core/quote";
 import { RULES_DIR, ruleText, type UdevRuleDesired } from "./schema";
 
 export interface UdevRuleObserved {
@@ -16,15 +16,15 @@ export interface UdevRuleObserved {
 // A device no sensible rule targets: the dry run loads every rule file, runs none of RUN.
 const TEST_DEVICE = "/sys/devices/virtual/mem/null";
 
-export function probeFacts(d: UdevRuleDesired): Record<string, Raw> {
+export function probeFacts(d: UdevRuleDesired): FactSources {
   const path = `${RULES_DIR}/${d.fileName}`;
   const b64 = Buffer.from(ruleText(d), "utf8").toString("base64");
   return {
     file: fileFact(path),
     // A file that already holds the intended content is live as it is: nothing to check (and a
     // dry udevadm test loads every rule on the host, the dearest read of a converged fleet).
-    verify: sh`[ "$(cat ${path} 2>/dev/null; echo .)" = ${ruleText(d) + "."} ] && exit 0
-command -v udevadm >/dev/null || { echo "udevadm is not installed (package udev)"; exit 2; }
+    verify: inShell(sh`[ -f ${path} ] && ${slurp(path)} 2>/dev/null && [ "$ht_s" = ${ruleText(d)} ] && return 0
+(command -v udevadm >/dev/null || { echo "udevadm is not installed (package udev)"; exit 2; }
 tmp=$(mktemp -d /run/hosttune-udev.XXXXXX) || exit 2
 trap 'rm -rf "$tmp"' EXIT
 { mkdir "$tmp/rules.d" && { [ ! -d ${RULES_DIR} ] || cp -a ${RULES_DIR + "/."} "$tmp/rules.d/"; } &&
@@ -36,7 +36,7 @@ unshare -m sh -c 'mount --bind "$1" /etc/udev/rules.d || exit; udevadm test --ac
   sh "$tmp/rules.d" ${TEST_DEVICE} "$tmp" > "$tmp/out" 2>&1
 if grep -F ${path + ":"} "$tmp/out"; then exit 1; fi
 # No verdict unless udevadm test ran (unshare, the bind mount and udevadm itself can fail).
-case $(cat "$tmp/rc" 2>/dev/null) in ""|126|127) echo "the dry run of udevadm test did not run:"; cat "$tmp/out"; exit 2;; esac`,
+case $(cat "$tmp/rc" 2>/dev/null) in ""|126|127) echo "the dry run of udevadm test did not run:"; cat "$tmp/out"; exit 2;; esac)`),
   };
 }
 

@@ -2,7 +2,7 @@
 // drop-in, whether the VRF exists, which VRF the main process is in (ip vrf identify), and
 // whether that process serves the SSH connection the probe came through.
 import { fileContent, fileFact } from "../core/files";
-import { fact, type Facts } from "../core/facts";
+import { fact, type Facts, type FactSources } from "../core/facts";
 import { sh, type Raw } from "../core/quote";
 import { effectiveExecStart } from "./execStart";
 import { dropInDir, type VrfBoundSystemdUnitDesired } from "./schema";
@@ -27,7 +27,7 @@ export function unitVrfFact(unit: string): Raw {
 [ "$pid" -gt 0 ] 2>/dev/null && ip vrf identify "$pid"; true`;
 }
 
-export function probeFacts(d: VrfBoundSystemdUnitDesired): Record<string, Raw> {
+export function probeFacts(d: VrfBoundSystemdUnitDesired): FactSources {
   const path = `${dropInDir(d.unit)}/${d.dropInName}`;
   return {
     ip: sh`command -v ip`,

@@ -1,9 +1,20 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { fact, factScript, parseFacts, readFacts } from "../../providers/core/facts";
+import {
+  concurrently,
+  fact,
+  factScript,
+  type FactSources,
+  inShell,
+  parseFacts,
+  readFacts,
+  slurp,
+} from "../../providers/core/facts";
+import { fileContent, fileFact } from "../../providers/core/files";
+import { journalFact } from "../../providers/core/journal";
 import { sh } from "../../providers/core/quote";
 import { handshakeCount } from "../../providers/core/transport";
 import { suiteSshd } from "./sshd";
@@ -31,6 +42,57 @@ describe("facts", () => {
     );
     expect(fact(facts, "good").out).toBe("ok\n");
     expect(fact(facts, "bad").rc).toBe(1);
+  });
+
+  it("in-shell facts read files exactly and start no process (no PATH at all)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-facts-"));
+    const files = {
+      plain: "one\ntwo\n",
+      noNewline: "a\\b \\n 'q' \"dq\" $HOME `x`\n  lead and trail  \n\n\nlast",
+      empty: "",
+      blankLines: "\n\n",
+    };
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+    mkdirSync(join(dir, "folder"));
+    const facts: FactSources = {
+      ...Object.fromEntries(Object.keys(files).map((n) => [n, fileFact(join(dir, n))])),
+      missing: fileFact(join(dir, "missing")),
+      noJournal: journalFact("Kind", "nothing here"),
+      same: inShell(sh`${slurp(join(dir, "plain"))} && [ "$ht_s" = ${files.plain} ] && return 0; return 1`),
+      differs: inShell(sh`${slurp(join(dir, "plain"))} && [ "$ht_s" = ${"one\ntwo"} ] && return 0; return 1`),
+    };
+    for (const script of [factScript(facts), concurrently(facts)]) {
+      const out = parseFacts(execFileSync("/bin/sh", ["-c", script.text], { encoding: "utf8", env: { PATH: "" } }));
+      for (const [name, content] of Object.entries(files)) expect(fileContent(fact(out, name))).toBe(content);
+      expect(fact(out, "missing").rc).toBe(3);
+      expect(fileContent(fact(out, "missing"))).toBeNull();
+      expect(fact(out, "noJournal")).toEqual({ rc: 0, out: "" });
+      expect(fact(out, "same").rc).toBe(0);
+      expect(fact(out, "differs").rc).toBe(1);
+    }
+    // A folder is not read as an empty file: it is cat's to refuse.
+    const folder = parseFacts(
+      execFileSync("sh", ["-c", factScript({ f: fileFact(join(dir, "folder")) }).text], { encoding: "utf8" }),
+    );
+    expect(fact(folder, "f").rc).not.toBe(0);
+  });
+
+  it("in-shell and subshell facts mix, side by side or in order, each with its own output and code", () => {
+    const facts: FactSources = {
+      own: inShell(sh`echo in-shell; return 4`),
+      exits: sh`echo sub; exit 5`,
+      slow: sh`sleep 0.2; echo slow`,
+      after: inShell(sh`echo "$ht_s"`),
+    };
+    for (const script of [factScript(facts), concurrently(facts)]) {
+      const out = parseFacts(execFileSync("sh", ["-c", script.text], { encoding: "utf8" }));
+      expect(out).toEqual({
+        own: { rc: 4, out: "in-shell\n" },
+        exits: { rc: 5, out: "sub\n" },
+        slow: { rc: 0, out: "slow\n" },
+        after: { rc: 0, out: "\n" },
+      });
+    }
   });
 
   it("names a fact the output lacks", () => {

@@ -1,4 +1,4 @@
-// Kind -> provider, loaded at run time by the serialized shim (core/shim.ts) as "hosttune/provider".
+// Kind -> provider, loaded at run time by the provider module in state (core/shim.ts) as "hosttune/provider".
 import { SpecProvider } from "./core/runner";
 import type { AnySpec } from "./core/spec";
 import { catalog } from "./catalog";

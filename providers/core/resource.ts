@@ -7,7 +7,7 @@ import type * as command from "@pulumi/command";
 import type { z } from "zod";
 import type { Connection, connectionSchema, proxySchema } from "./connection";
 import { CREDENTIAL_FIELDS, handOff } from "./credentials";
-import { shim } from "./shim";
+import { providerSource } from "./shim";
 import type { ResourceSpec } from "./spec";
 
 /** Each field of a schema's input type as a Pulumi input. */
@@ -55,7 +55,11 @@ function handedOver<C extends ConnectionArgs | ProxyArgs>(c: pulumi.Input<C>): p
   return swap(c as C, (x) => pulumi.secret(pulumi.output(x).apply(handOff)));
 }
 
-export abstract class HostResource<D, O> extends pulumi.dynamic.Resource {
+/**
+ * A dynamic resource, as `pulumi.dynamic.Resource` makes one (the same type token, and its
+ * provider module in `__provider`), with that module written by hosttune (core/shim.ts).
+ */
+export abstract class HostResource<D, O> extends pulumi.CustomResource {
   declare readonly connection: pulumi.Output<Connection>;
   declare readonly desired: pulumi.Output<D>;
   declare readonly observed: pulumi.Output<O>;
@@ -72,9 +76,10 @@ export abstract class HostResource<D, O> extends pulumi.dynamic.Resource {
     opts?: pulumi.CustomResourceOptions,
   ) {
     super(
-      shim(kind),
+      `pulumi-nodejs:dynamic/hosttune:${kind}`,
       name,
       {
+        __provider: providerSource(kind),
         connection: handedOver(connection),
         desired,
         observed: undefined,
@@ -83,8 +88,6 @@ export abstract class HostResource<D, O> extends pulumi.dynamic.Resource {
         drift: undefined,
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
-      "hosttune",
-      kind,
     );
   }
 }

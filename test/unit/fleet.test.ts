@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { providerSource } from "../../providers/core/shim";
 import { describe, expect, it } from "vitest";
 import { parseFleet, waves } from "../../fleet";
 
@@ -294,11 +295,13 @@ describe("the program under Pulumi's mocks", () => {
       privateKeyPath: "/nonexistent/key",
     };
     const registered: { urn: string; type: string; name: string; parent: string; deps: string[] }[] = [];
-    const inputs = new Map<string, { desired?: unknown; connection?: { proxy?: unknown } }>();
+    const inputs = new Map<string, { desired?: unknown; connection?: { proxy?: unknown }; __provider?: string }>();
+    const types = new Map<string, string>();
     await pulumi.runtime.setMocks(
       {
         newResource: (a) => {
           inputs.set(a.name, a.inputs);
+          types.set(a.name, a.type);
           return { id: `${a.name}-id`, state: { ...a.inputs, drift: [] } };
         },
         call: () => ({}),
@@ -348,6 +351,9 @@ describe("the program under Pulumi's mocks", () => {
     }
     expect(childrenOf("vm2").map((c) => c.name)).toContain("vm2-udev-91-web.rules");
     expect(inputs.get("vm3-default-qdisc")?.desired).toMatchObject({ qdisc: "fq" });
+    // Dynamic resources as the SDK's own make them, with hosttune's provider module in `__provider`.
+    expect(types.get("vm2-udev-91-web.rules")).toBe("pulumi-nodejs:dynamic/hosttune:UdevRule");
+    expect(inputs.get("vm2-udev-91-web.rules")?.__provider).toBe(providerSource("UdevRule"));
     // The stack's bastion, except for the host that says `proxy: null`.
     expect(inputs.get("vm1-default-qdisc")?.connection?.proxy).toEqual({ host: "10.9.0.1" });
     expect(inputs.get("vm3-default-qdisc")?.connection?.proxy).toBeUndefined();

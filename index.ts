@@ -21,8 +21,11 @@ function program() {
   let previous: HostTuning[] = [];
   // The SDK records a stack trace for each of its promises (for leak reports only), and formats
   // each through source maps: about a seventh of a fleet program's CPU. Not while registering.
-  const stackTraceLimit = Error.stackTraceLimit;
+  // Each resource's own trace (its source position, which is in hosttune, not in the stack's
+  // config) is then kept without the source-map lookup, in the compiled files' positions.
+  const { stackTraceLimit, prepareStackTrace } = Error;
   Error.stackTraceLimit = 0;
+  Reflect.deleteProperty(Error, "prepareStackTrace");
   try {
     for (const wave of waves(fleet.hosts, fleet.rollout)) {
       previous = wave.map((h) => {
@@ -33,6 +36,7 @@ function program() {
     }
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
+    Error.prepareStackTrace = prepareStackTrace;
   }
   const drift = Object.fromEntries(fleet.hosts.map((h) => [h.name, tunings[h.name].drift]));
   return { drift };

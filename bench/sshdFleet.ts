@@ -4,7 +4,10 @@
 // the fleet's directory, never on this machine: a private /run, and bind mounts on /root,
 // /etc/sysctl.d, /etc/udev/rules.d and /var/lib/hosttune. With `udevd`, each host also runs a
 // systemd-udevd of its own (private /run/udev, its own network namespace, no system rules), so
-// `udevadm control --reload` is real and reaches nothing of this machine's devices.
+// `udevadm control --reload` is real and reaches nothing of this machine's devices. A fleet
+// larger than this machine's inotify instances allow (a udevd takes one) shares udevds: hosts
+// in groups, the group's /run/udev one folder, its udevd started by the group's first host (and
+// reading that host's rules).
 // Every process is a child of the caller, stopped by its pid.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, rmSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -58,10 +61,12 @@ export function fleetAddress(i: number): string {
 }
 
 // The host's namespace: its folders on the paths hosttune and Ansible write, then sshd (exec:
-// the child's pid is sshd's). Positional: $1 host dir, $2 sshd config, $3 udevd (1 or 0).
+// the child's pid is sshd's). Positional: $1 host dir, $2 sshd config, $3 start a udevd (1 or 0),
+// $4 the group's /run/udev folder ("": the host's own).
 const NAMESPACE = String.raw`set -e
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/sshd /run/udev /run/lock
+[ -z "$4" ] || mount --bind "$4" /run/udev
 mount --bind "$1/root" /root
 mount --bind "$1/sysctl.d" /etc/sysctl.d
 mount --bind "$1/rules.d" /etc/udev/rules.d
@@ -86,7 +91,10 @@ function listening(address: string, port: number): Promise<boolean> {
   });
 }
 
-function makeHost(fleetDir: string, i: number, port: number, udevd: boolean, keyPub: string): SshdHost {
+/** A host's udevd: none, its own, or its group's (`leads`: it starts the group's; `run`: its folder). */
+type Udevd = { leads: boolean; run: string } | null;
+
+function makeHost(fleetDir: string, i: number, port: number, udevd: Udevd, keyPub: string): SshdHost {
   const name = `h${i + 1}`;
   const address = fleetAddress(i);
   const dir = join(fleetDir, name);
@@ -137,7 +145,7 @@ function makeHost(fleetDir: string, i: number, port: number, udevd: boolean, key
     stop() {
       // udevd first, so that it stops its workers (also when sshd never came up: it outlived a
       // fleet whose sshd could not bind); then sshd's sessions, then sshd.
-      if (udevd && existsSync(join(dir, "udevd.pid"))) {
+      if (udevd?.leads && existsSync(join(dir, "udevd.pid"))) {
         kill(Number(readFileSync(join(dir, "udevd.pid"), "utf8")), "SIGTERM");
         rmSync(join(dir, "udevd.pid"), { force: true });
       }
@@ -150,7 +158,19 @@ function makeHost(fleetDir: string, i: number, port: number, udevd: boolean, key
       if (host.running()) return;
       child = spawn(
         "unshare",
-        ["-m", "--propagation", "private", "sh", "-c", NAMESPACE, "sh", dir, config, udevd ? "1" : "0"],
+        [
+          "-m",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          NAMESPACE,
+          "sh",
+          dir,
+          config,
+          udevd?.leads ? "1" : "0",
+          udevd?.run ?? "",
+        ],
         {
           stdio: ["ignore", "ignore", "pipe"],
         },
@@ -172,28 +192,33 @@ function makeHost(fleetDir: string, i: number, port: number, udevd: boolean, key
   return host;
 }
 
+// Inotify instances left to others (an editor, a test runner's watcher) when udevds are counted.
+const INOTIFY_SPARE = 16;
+
 /**
- * Each udevd takes an inotify instance, and a user may hold fs.inotify.max_user_instances (128 on
- * Debian) in all: beyond that, a host's udevd dies at start and its reloads are refused. Said
- * before anything starts; the bench does not change this machine's sysctls.
+ * Hosts per udevd. Each udevd takes an inotify instance, and a user may hold
+ * fs.inotify.max_user_instances (128 on Debian) in all: beyond that, a udevd dies at start and
+ * its reloads are refused. A fleet that needs more shares udevds (see the top); one that cannot
+ * have even one is refused before anything starts. The bench does not change this machine's sysctls.
  */
-function inotifyRoom(n: number): void {
+export function hostsPerUdevd(n: number): number {
   const limit = Number(readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
   const find = "find /proc/[0-9]*/fd -lname 'anon_inode:inotify' 2>/dev/null | wc -l";
-  const used = Number(spawnSync("sh", ["-c", find], { encoding: "utf8" }).stdout);
-  if (n + used > limit)
+  const room = limit - Number(spawnSync("sh", ["-c", find], { encoding: "utf8" }).stdout) - INOTIFY_SPARE;
+  if (room < 1)
     throw new Error(
-      `${n} hosts with a udevd each need ${n} inotify instances; fs.inotify.max_user_instances is ${limit} ` +
-        `and ${used} are in use. Raise it (sysctl -w fs.inotify.max_user_instances=${2 * (n + used)}) ` +
-        "or run fewer hosts",
+      `no inotify instance is left for a udevd: fs.inotify.max_user_instances is ${limit}, and about ` +
+        `${limit - room - INOTIFY_SPARE} are in use. Raise it (sysctl -w fs.inotify.max_user_instances=${2 * limit}) ` +
+        "or stop what holds them",
     );
+  return Math.ceil(n / Math.min(n, room));
 }
 
 /** Starts n hosts (keys made once and kept in dir, so a later fleet in the same dir reuses them). */
 export async function startSshdFleet(o: FleetOptions): Promise<SshdFleet> {
   for (const [bin, pkg] of [[SSHD, "openssh-server"], ...(o.udevd ? [[UDEVD, "udev"]] : [])])
     if (!existsSync(bin)) throw new Error(`${bin} is missing (Debian package ${pkg})`);
-  if (o.udevd) inotifyRoom(o.n);
+  const perUdevd = o.udevd ? hostsPerUdevd(o.n) : 0;
   mkdirSync(o.dir, { recursive: true });
   // Mount points that must exist on this machine: empty folders, never written through.
   for (const d of ["/run/sshd", "/var/lib/hosttune", "/etc/udev/rules.d", "/etc/sysctl.d"])
@@ -202,7 +227,16 @@ export async function startSshdFleet(o: FleetOptions): Promise<SshdFleet> {
   keygen(keyPath, "hosttune-bench");
   const pub = readFileSync(`${keyPath}.pub`, "utf8");
   const port = o.port ?? 22;
-  const hosts = Array.from({ length: o.n }, (_, i) => makeHost(o.dir, i, port, o.udevd ?? false, pub));
+  const udevd = (i: number): Udevd => {
+    if (!perUdevd) return null;
+    if (perUdevd === 1) return { leads: true, run: "" };
+    // The group's folder, emptied of a former fleet's socket by its first host.
+    const run = join(o.dir, `run-udev-${Math.floor(i / perUdevd) + 1}`);
+    if (i % perUdevd === 0) rmSync(run, { recursive: true, force: true });
+    mkdirSync(run, { recursive: true });
+    return { leads: i % perUdevd === 0, run };
+  };
+  const hosts = Array.from({ length: o.n }, (_, i) => makeHost(o.dir, i, port, udevd(i), pub));
   const knownHostsFile = join(o.dir, "known_hosts");
   writeFileSync(
     knownHostsFile,

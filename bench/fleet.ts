@@ -14,6 +14,7 @@ import { request } from "node:http";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { UDEV_RELOAD } from "../providers/core/files";
 import { ROOT } from "./env";
 import { type SshdFleet, startSshdFleet } from "./sshdFleet";
 import { plotFleet } from "./plot";
@@ -394,7 +395,8 @@ async function main() {
                 fleet,
                 targets,
                 known,
-                `f=/etc/udev/rules.d/90-bench-0.rules; echo ${b64} | base64 -d > $f.tmp && mv $f.tmp $f && udevadm control --reload`,
+                // The reload as hosttune runs it: asked again while a (shared) udevd is busy.
+                `f=/etc/udev/rules.d/90-bench-0.rules; echo ${b64} | base64 -d > $f.tmp && mv $f.tmp $f && ${UDEV_RELOAD.run.text}`,
               ),
             );
             await set(0);

@@ -34,8 +34,17 @@ export function fileSteps(
   ];
 }
 
+/**
+ * The reload: udevd takes one control request at a time, and a busy one refuses the next at once
+ * ("Resource temporarily unavailable"), so it is asked again a second later, 5 times in all.
+ */
+export const UDEV_RELOAD = {
+  describe: "udevadm control --reload",
+  run: sh`n=1; until udevadm control --reload; do [ $n -lt 5 ] || exit 1; n=$((n + 1)); sleep 1; done`,
+} satisfies Step;
+
 /** fileSteps for a udev rule, then a reload so udev uses it for the next events. */
 export function udevRuleFileSteps(path: string, want: string | null, got: string | null): Step[] {
   const steps = fileSteps(path, want, got);
-  return steps.length ? [...steps, { describe: "udevadm control --reload", run: sh`udevadm control --reload` }] : [];
+  return steps.length ? [...steps, UDEV_RELOAD] : [];
 }

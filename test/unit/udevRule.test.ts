@@ -2,11 +2,13 @@
 // captured on a lab VM (udevRule-good.txt: the domain's tap rule; udevRule-rejected.txt: a rule
 // with an unknown key and a bad operator), and the planner.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { factScript, parseFacts } from "../../providers/core/facts";
+import { UDEV_RELOAD } from "../../providers/core/files";
+import { applyScript } from "../../providers/core/steps";
 import { plan, restore, triggerCommand, want } from "../../providers/udevRule/plan";
 import { observe, probeFacts } from "../../providers/udevRule/probe";
 import { renderRules, ruleText, udevRuleSchema } from "../../providers/udevRule/schema";
@@ -108,5 +110,31 @@ describe("UdevRule check on a host without udevadm", () => {
     const d = udevRuleSchema.parse({ fileName: "90-tap.rules", content: TAP });
     const r = spawnSync("sh", ["-c", factScript(probeFacts(d)).text], { encoding: "utf8", env: { PATH: bin } });
     expect(() => observe(parseFacts(r.stdout))).toThrow(/cannot check the rule.*udevadm/);
+  });
+});
+
+describe("the reload after a rule changes", () => {
+  // A udevadm that refuses `fails` times as a busy udevd does, then reloads.
+  function reload(fails: number) {
+    const bin = mkdtempSync(join(tmpdir(), "hosttune-bin-"));
+    writeFileSync(
+      join(bin, "udevadm"),
+      `#!/bin/sh\nn=$(cat "$0.n" 2>/dev/null || echo 0); echo $((n + 1)) > "$0.n"\n` +
+        `[ "$n" -ge ${fails} ] && exit 0\necho "Failed to send reload request: Resource temporarily unavailable" >&2; exit 1\n`,
+      { mode: 0o755 },
+    );
+    const script = applyScript([UDEV_RELOAD]).text.replace(/^.*flock -w 120 9 \|\|.*$/m, "");
+    const r = spawnSync("sh", ["-c", script], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin` } });
+    return { code: r.status, tries: Number(readFileSync(join(bin, "udevadm.n"), "utf8")), stderr: r.stderr };
+  }
+
+  it("asks a busy udevd again, a second later", { timeout: 20_000 }, () => {
+    expect(reload(2)).toMatchObject({ code: 0, tries: 3 });
+  });
+
+  it("fails after 5 refusals, saying what udevadm said", { timeout: 20_000 }, () => {
+    const r = reload(99);
+    expect(r).toMatchObject({ code: 1, tries: 5 });
+    expect(r.stderr).toMatch(/Resource temporarily unavailable/);
   });
 });

@@ -303,11 +303,16 @@ export async function waitForBoot(vm: LabVm, before: string, timeoutMs = 300_000
   for (;;) {
     await new Promise((r) => setTimeout(r, 3000));
     try {
-      const now = onVm(
+      // Each wait for the boot to finish is bounded (timeout's 124: still booting, ask again):
+      // onVm blocks the test worker, and vitest fails a run whose worker does not answer its
+      // calls for 60 s, even when every test passed.
+      const [now, rc] = onVm(
         vm,
-        "cat /proc/sys/kernel/random/boot_id; systemctl is-system-running --wait >/dev/null 2>&1; true",
-      ).trim();
-      if (now !== before) return;
+        "cat /proc/sys/kernel/random/boot_id; timeout 30 systemctl is-system-running --wait >/dev/null 2>&1; echo $?",
+      )
+        .trim()
+        .split("\n");
+      if (now !== before && rc !== "124") return;
     } catch {
       // Not up yet.
     }

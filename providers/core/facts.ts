@@ -43,14 +43,17 @@ export const slurp = (path: string): Raw => sh`ht_slurp ${path}`;
 
 const BEGIN = "\x1ehosttune-fact ";
 const END = "\x1ehosttune-rc ";
+// The markers around each fact's output, written by the shell itself (\036 is BEGIN's and END's \x1e).
+const begin = (name: string): Raw => sh`printf '\n\036hosttune-fact %s\n' ${name}`;
+const end = sh`printf '\n\036hosttune-rc %s\n' "$?"`;
 
 function inShellFacts(facts: [string, InShell][]): Raw {
   if (!facts.length) return raw("");
   return join([
     HELPERS,
     ...facts.map(
-      ([name, f]) => sh`printf '\n\036hosttune-fact %s\n' ${name}; ht_fact() { ${raw(f.inShell.text)}
-}; ht_fact 2>&1; printf '\n\036hosttune-rc %s\n' "$?"`,
+      ([name, f]) => sh`${begin(name)}; ht_fact() { ${raw(f.inShell.text)}
+}; ht_fact 2>&1; ${end}`,
     ),
   ]);
 }
@@ -65,8 +68,8 @@ function split(facts: FactSources): { own: [string, InShell][]; sub: [string, Ra
 function subshellFacts(facts: [string, Raw][]): Raw {
   return join(
     facts.map(
-      ([name, cmd]) => sh`printf '\n\036hosttune-fact %s\n' ${name}; ( ${raw(cmd.text)}
-) 2>&1; printf '\n\036hosttune-rc %s\n' "$?"`,
+      ([name, cmd]) => sh`${begin(name)}; ( ${raw(cmd.text)}
+) 2>&1; ${end}`,
     ),
   );
 }
@@ -163,11 +166,11 @@ if d=$(mktemp -d 2>/dev/null); then
 trap 'rm -rf "$d"' EXIT
 ${join(
   entries.map(
-    ([name, cmd], i) => sh`printf '\n\036hosttune-fact %s\n' ${name} >${out(i)}; ( ${raw(cmd.text)}
+    ([name, cmd], i) => sh`${begin(name)} >${out(i)}; ( ${raw(cmd.text)}
 ) >>${out(i)} 2>&1 & p${raw(String(i))}=$!`,
   ),
 )}
-${join(entries.map((_, i) => sh`wait $p${raw(String(i))}; printf '\n\036hosttune-rc %s\n' "$?" >>${out(i)}`))}
+${join(entries.map((_, i) => sh`wait $p${raw(String(i))}; ${end} >>${out(i)}`))}
 cat ${entries.map((_, i) => out(i))}
 else
 ${subshellFacts(entries)}

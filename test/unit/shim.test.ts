@@ -26,7 +26,8 @@ describe("the provider module in state", () => {
   });
 
   it("says where it looked when the program's folder has no hosttune", () => {
-    const script = `try { require(${JSON.stringify(createRequire(sdkProvider).resolve("require-from-string"))})(process.argv[1]).handler() } catch (e) { console.log(e.message) }`;
+    const loader = JSON.stringify(createRequire(sdkProvider).resolve("require-from-string"));
+    const script = `try { require(${loader})(process.argv[1]).handler() } catch (e) { console.log(e.message) }`;
     const out = execFileSync(process.execPath, ["-e", script, providerSource("DefaultQdisc")], {
       cwd: tmpdir(),
       encoding: "utf8",

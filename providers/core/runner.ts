@@ -1,6 +1,7 @@
 // The generic dynamic provider over a ResourceSpec: check (local), diff (pure, against the
 // observation that `read` refreshed), create/update (observe, plan, act, verify), read
 // (observe), delete (restore what create recorded, verify).
+import { isDeepStrictEqual } from "node:util";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { type Connection, connectionSchema, target } from "./connection";
 import { factScript, parseFacts, readFacts } from "./facts";
@@ -41,6 +42,12 @@ function failures(error: { issues: { path: (string | number)[]; message: string 
   return error.issues.map((i) => ({ property: [prefix, ...i.path].join("."), reason: i.message }));
 }
 
+/** Equal as stored: key order and undefined fields aside (the engine's round trip keeps neither). */
+function same(a: unknown, b: unknown): boolean {
+  const plain = (v: unknown) => (v === undefined ? v : JSON.parse(JSON.stringify(v)));
+  return isDeepStrictEqual(plain(a), plain(b));
+}
+
 export function driftLines(d: Drift[]): string[] {
   return d.map((x) => `${x.field}: asked ${JSON.stringify(x.asked)}, got ${JSON.stringify(x.got)}`);
 }
@@ -73,11 +80,19 @@ export class SpecProvider implements dynamic.ResourceProvider {
       ...(d.success ? [] : failures(d.error, "desired")),
     ];
     if (f.length) return { failures: f };
-    return { inputs: { connection: c.data, desired: d.data } };
+    // The program's own inputs are what the engine keeps and shows: with the refresh run as part
+    // of the program (bin/pulumi), it compares them with the state's while the read runs.
+    return { inputs: news };
   }
 
-  async diff(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.DiffResult> {
-    const c = news.connection as Connection;
+  /** Inputs as check passed them, resolved: the connection's defaults and ssh config, the kind's defaults. */
+  resolve(i: Inputs): { connection: Connection; desired: unknown } {
+    return { connection: connectionSchema.parse(i.connection), desired: this.spec.schema.parse(i.desired) };
+  }
+
+  async diff(_id: string, olds: Outputs, inputs: Inputs): Promise<dynamic.DiffResult> {
+    const news = this.resolve(inputs);
+    const c = news.connection;
     // Another host, or another identity on it (a renamed file, unit or VRF), is a replacement.
     // Delete first: the old resource puts back what the host had before, so the new one records
     // the real original rather than our own value, and no renamed file is left behind.
@@ -86,9 +101,9 @@ export class SpecProvider implements dynamic.ResourceProvider {
       ...(olds.desired !== undefined && this.spec.id(olds.desired) !== this.spec.id(news.desired) ? ["desired"] : []),
     ];
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
-    if (JSON.stringify(olds.desired) !== JSON.stringify(news.desired)) return { changes: true };
+    if (!same(olds.desired, news.desired)) return { changes: true };
     // The connection the program gives is the one used from now on (new key, pin, sudo password).
-    if (JSON.stringify(olds.connection) !== JSON.stringify(c)) return { changes: true };
+    if (!same(olds.connection, c)) return { changes: true };
     // Same inputs: changes only if the host (as last read, i.e. refreshed) drifted.
     const drift = olds.drift ?? driftLines(this.spec.drift(this.spec.want(news.desired, olds.observed), olds.observed));
     return { changes: drift.length > 0 };
@@ -231,24 +246,25 @@ export class SpecProvider implements dynamic.ResourceProvider {
   }
 
   async create(inputs: Inputs): Promise<dynamic.CreateResult> {
-    const c = inputs.connection as Connection;
-    const { observed, recorded, applied, effect } = await this.converge(live(c), inputs.desired, (o) =>
-      this.spec.want(inputs.desired, o),
+    const { connection: c, desired } = this.resolve(inputs);
+    const { observed, recorded, applied, effect } = await this.converge(live(c), desired, (o) =>
+      this.spec.want(desired, o),
     );
     const outs: Outputs = {
       connection: c,
-      desired: inputs.desired,
+      desired,
       observed,
       recorded,
       applied: describeSteps(applied),
       drift: [],
       ...(effect && { effect }),
     };
-    return { id: this.where(c, inputs.desired), outs };
+    return { id: this.where(c, desired), outs };
   }
 
-  async update(_id: string, olds: Outputs, news: Inputs): Promise<dynamic.UpdateResult> {
-    const c = news.connection as Connection;
+  async update(_id: string, olds: Outputs, inputs: Inputs): Promise<dynamic.UpdateResult> {
+    const news = this.resolve(inputs);
+    const c = news.connection;
     const { observed, recorded, applied, effect } = await this.converge(
       live(c),
       news.desired,
@@ -293,11 +309,8 @@ export class SpecProvider implements dynamic.ResourceProvider {
           `${e.host} is unreachable: its resources show as changes until it answers, and up fails for it alone`,
         );
     }
-    return {
-      id,
-      props: { ...props, observed, drift },
-      inputs: { connection: props.connection, desired: props.desired },
-    };
+    // No inputs: the state keeps the program's own (see check).
+    return { id, props: { ...props, observed, drift } };
   }
 
   async delete(_id: string, props: Outputs): Promise<void> {

@@ -98,7 +98,8 @@ it("with 2 hosts down, a plain preview shows every reachable host's drift and na
   );
 });
 
-it("up repairs the reachable hosts and fails naming exactly the 2 down hosts", async () => {
+it("up repairs the reachable hosts over one connection each and fails naming exactly the 2 down hosts", async () => {
+  const before = fleet.hosts.map((h) => h.accepted());
   const u = await pulumi(["up", "--yes", "--skip-preview", "--stack", stack.name]);
   const out = u.stdout + u.stderr;
   expect(u.code, out).not.toBe(0);
@@ -108,6 +109,10 @@ it("up repairs the reachable hosts and fails naming exactly the 2 down hosts", a
   expect([...failed].sort()).toEqual(down.map((h) => h.name).sort());
   expectConverged(fleet.hosts.filter((h) => !down.includes(h)));
   for (const h of down) expect(existsSync(ruleFile(h, rules[0].fileName))).toBe(false);
+  // One connection per reachable host for the whole up (sshd's logs).
+  expect(fleet.hosts.map((h, i) => h.accepted() - before[i])).toEqual(
+    fleet.hosts.map((h) => (down.includes(h) ? 0 : 1)),
+  );
 });
 
 it("once the 2 hosts answer again, up converges them and nothing is left to change", async () => {

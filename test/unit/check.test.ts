@@ -14,12 +14,17 @@ const connection = {
 };
 const check = (desired: unknown, conn: unknown = connection) =>
   provider("DefaultQdisc").check({} as never, { connection: conn, desired });
+/** The connection a checked resource dials: defaults and ssh config resolved. */
+const resolved = async (conn: unknown) =>
+  provider("DefaultQdisc").resolve((await check({ qdisc: "fq" }, conn)).inputs as never).connection;
 
 describe("check", () => {
-  it("accepts good input and fills defaults", async () => {
+  it("accepts good input and keeps it as given; the defaults are filled where it is used", async () => {
     const r = await check({ qdisc: "noqueue" });
     expect(r.failures).toBeUndefined();
-    expect(r.inputs).toMatchObject({
+    // As the program gave them: the engine shows these against the state's while a refresh runs.
+    expect(r.inputs).toEqual({ connection, desired: { qdisc: "noqueue" } });
+    expect(provider("DefaultQdisc").resolve(r.inputs as never)).toMatchObject({
       connection: { dialErrorLimit: 3 },
       desired: { fileName: "90-hosttune-default-qdisc.conf" },
     });
@@ -63,12 +68,17 @@ describe("check: bastions and ssh config (local, no SSH)", () => {
 
   it("a bastion without credentials or known_hosts of its own takes the target's; one with its own keeps them", async () => {
     const withKh = { ...connection, knownHostsFile: "/kh" };
-    expect((await check({ qdisc: "fq" }, { ...withKh, proxy: { host: "bastion" } })).inputs?.connection).toMatchObject({
+    expect(await resolved({ ...withKh, proxy: { host: "bastion" } })).toMatchObject({
       proxy: { host: "bastion", port: 22, user: "root", privateKey: "k", knownHostsFile: "/kh", dialErrorLimit: 3 },
     });
     const own = { host: "bastion", agentSocketPath: "/run/agent", hostKey: connection.hostKey };
-    const c = (await check({ qdisc: "fq" }, { ...withKh, proxy: own })).inputs?.connection;
-    expect(c.proxy).toEqual({ ...own, port: 22, user: "root", dialErrorLimit: 3, perDialTimeout: 20 });
+    expect((await resolved({ ...withKh, proxy: own })).proxy).toEqual({
+      ...own,
+      port: 22,
+      user: "root",
+      dialErrorLimit: 3,
+      perDialTimeout: 20,
+    });
   });
 
   it.each([
@@ -125,8 +135,7 @@ describe("check: bastions and ssh config (local, no SSH)", () => {
         "",
       ].join("\n"),
     );
-    const c = async (host: string) =>
-      (await check({ qdisc: "fq" }, { host, privateKey: "k", sshConfig: file })).inputs?.connection;
+    const c = (host: string) => resolved({ host, privateKey: "k", sshConfig: file });
     expect(await c("web")).toMatchObject({
       host: "web.internal",
       proxy: { host: "10.0.0.1", user: "admin", port: 2222 },
@@ -134,5 +143,28 @@ describe("check: bastions and ssh config (local, no SSH)", () => {
     // The first ProxyJump that applies wins, as in ssh: `none` under the later block does not.
     expect((await c("db")).proxy).toMatchObject({ host: "10.0.0.1" });
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe("diff (local, no SSH)", () => {
+  const p = provider("DefaultQdisc");
+  const given = { connection, desired: { qdisc: "fq" } };
+  // Outputs as the state holds them: resolved, keys in the engine's order (sorted), no drift.
+  const sorted = (v: object) => Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)));
+  const stored = () => {
+    const r = p.resolve(given);
+    return { connection: sorted(r.connection), desired: sorted(r.desired as object), observed: {}, drift: [] };
+  };
+
+  it("the program's own inputs against the stored, resolved ones: no change, whatever the key order", async () => {
+    expect((await p.diff("id", stored() as never, given)).changes).toBe(false);
+  });
+
+  it("a changed value or connection field is a change, another port a replacement", async () => {
+    expect((await p.diff("id", stored() as never, { ...given, desired: { qdisc: "noqueue" } })).changes).toBe(true);
+    const c = (change: object) =>
+      p.diff("id", stored() as never, { ...given, connection: { ...connection, ...change } });
+    expect((await c({ dialErrorLimit: 5 })).changes).toBe(true);
+    expect(await c({ port: 2200 })).toMatchObject({ changes: true, replaces: ["connection.port"] });
   });
 });

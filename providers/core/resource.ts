@@ -56,6 +56,28 @@ function handedOver<C extends ConnectionArgs | ProxyArgs>(c: pulumi.Input<C>): p
 }
 
 /**
+ * The provider of hosttune's resources unless the program names one: explicit, so its config is
+ * its own (none). The engine gives the default dynamic provider the whole stack config, so a
+ * changed tuning value made a new provider: every resource's state written again, one checkpoint
+ * each, and the refresh and the changes served by two provider processes (two connections per host).
+ */
+class DynamicProvider extends pulumi.ProviderResource {
+  constructor(name: string) {
+    super("pulumi-nodejs", name, {});
+  }
+}
+const PROVIDERS = Symbol.for("hosttune.providers");
+function sharedProvider(): pulumi.ProviderResource {
+  // One per deployment: a program (or a test's mocked one) may run more than once in a process.
+  const key = `${pulumi.getProject()}/${pulumi.getStack()}`;
+  const g = globalThis as unknown as Record<symbol, Map<string, pulumi.ProviderResource> | undefined>;
+  const made = (g[PROVIDERS] ??= new Map());
+  let p = made.get(key);
+  if (!p) made.set(key, (p = new DynamicProvider("hosttune")));
+  return p;
+}
+
+/**
  * A dynamic resource, as `pulumi.dynamic.Resource` makes one (the same type token, and its
  * provider module in `__provider`), with that module written by hosttune (core/shim.ts).
  */
@@ -87,7 +109,11 @@ export abstract class HostResource<D, O> extends pulumi.CustomResource {
         applied: undefined,
         drift: undefined,
       },
-      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
+      {
+        ...opts,
+        provider: opts?.provider ?? sharedProvider(),
+        additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
+      },
     );
   }
 }

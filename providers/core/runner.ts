@@ -80,8 +80,8 @@ export class SpecProvider implements dynamic.ResourceProvider {
       ...(d.success ? [] : failures(d.error, "desired")),
     ];
     if (f.length) return { failures: f };
-    // The program's own inputs are what the engine keeps and shows: with the refresh run as part
-    // of the program (bin/pulumi), it compares them with the state's while the read runs.
+    // The program's own inputs are what the engine keeps and shows (a refresh run as part of the
+    // program, `--run-program`, compares them with the state's while it reads); resolved where used.
     return { inputs: news };
   }
 

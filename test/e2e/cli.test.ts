@@ -46,7 +46,7 @@ describe("the pulumi command on this project", () => {
 
   it("up converges the host, with one HostTuning per host; a second preview expects no changes", async () => {
     const r = await stack.up();
-    expect(r.summary.resourceChanges).toMatchObject({ create: 4 }); // stack, HostTuning, 2 resources
+    expect(r.summary.resourceChanges).toMatchObject({ create: 5 }); // stack, provider, HostTuning, 2 resources
     expect(r.stdout).toMatch(/hosttune:index:HostTuning\s+vm1/);
     expect(r.stdout).not.toMatch(/pulumi-language-nodejs from \$PATH/);
     expect([qdisc(), rule()]).toEqual(["noqueue", "# e2e cli\n"]);

@@ -56,8 +56,8 @@ describe("DefaultQdisc on the lab fleet", () => {
       expect(qdiscState(vm)).toMatchObject({ runtime: "fq_codel", file: "ABSENT\n", tap: "fq_codel" });
     const log = sshLog();
     const r = await stack.up();
-    // A HostTuning and its DefaultQdisc per VM, + the stack.
-    expect(r.summary.resourceChanges).toMatchObject({ create: 2 * vms.length + 1 });
+    // A HostTuning and its DefaultQdisc per VM, + the stack and hosttune's provider.
+    expect(r.summary.resourceChanges).toMatchObject({ create: 2 * vms.length + 2 });
     for (const vm of vms)
       expect(qdiscState(vm)).toEqual({
         runtime: "noqueue",
@@ -78,8 +78,8 @@ describe("DefaultQdisc on the lab fleet", () => {
     onVm(vm, "sysctl -q -w net.core.default_qdisc=fq");
     const log = sshLog();
     const p = await stack.preview();
-    // The stack, every HostTuning and the other VMs' DefaultQdisc are the same.
-    expect(p.changeSummary).toMatchObject({ update: 1, same: 2 * vms.length });
+    // The stack, hosttune's provider, every HostTuning and the other VMs' DefaultQdisc are the same.
+    expect(p.changeSummary).toMatchObject({ update: 1, same: 2 * vms.length + 1 });
     expectOneConnectionPerVm(log());
     const r = await stack.up();
     expect(r.summary.resourceChanges).toMatchObject({ update: 1 });

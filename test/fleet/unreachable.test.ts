@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { SshdFleet, SshdHost } from "../../bench/sshdFleet";
 import { type CliStack, pulumi } from "../e2e/lab";
-import { CURRENT_QDISC, fleetRule, fleetStack, ruleFile, startFleet, stopFleet } from "./fleetStack";
+import { CURRENT_QDISC, fleetRule, fleetStack, fleetStackConfig, ruleFile, startFleet, stopFleet } from "./fleetStack";
 
-const rules = [fleetRule("a"), fleetRule("b")];
+let rules = [fleetRule("a"), fleetRule("b")];
 const QDISC_FILE = "90-hosttune-default-qdisc.conf";
 let fleet: SshdFleet;
 let stack: CliStack;
@@ -115,9 +115,15 @@ it("up repairs the reachable hosts over one connection each and fails naming exa
   );
 });
 
-it("once the 2 hosts answer again, up converges them and nothing is left to change", async () => {
+it("once the 2 hosts answer again, and with a rule changed in the stack's config, up converges every host over one connection each", async () => {
   for (const h of down) await h.start();
+  // A new value in the config: the provider (and its process) stays the same for the refresh
+  // and the changes, so each host is connected once (it was twice with the default provider).
+  rules = [rules[0], fleetRule("b", "/bin/false")];
+  await stack.setAllConfig(fleetStackConfig(fleet, { defaultQdisc: { qdisc: CURRENT_QDISC }, udevRules: rules }));
+  const before = fleet.hosts.map((h) => h.accepted());
   await stack.up();
   expectConverged(fleet.hosts);
+  expect(fleet.hosts.map((h, i) => h.accepted() - before[i])).toEqual(fleet.hosts.map(() => 1));
   await stack.preview({ expectNoChanges: true });
 });

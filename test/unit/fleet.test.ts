@@ -294,7 +294,8 @@ describe("the program under Pulumi's mocks", () => {
       rollout: { canary: ["vm2"], batchSize: 1 },
       privateKeyPath: "/nonexistent/key",
     };
-    const registered: { urn: string; type: string; name: string; parent: string; deps: string[] }[] = [];
+    const registered: { urn: string; type: string; name: string; parent: string; deps: string[]; provider: string }[] =
+      [];
     const inputs = new Map<string, { desired?: unknown; connection?: { proxy?: unknown }; __provider?: string }>();
     const types = new Map<string, string>();
     await pulumi.runtime.setMocks(
@@ -328,6 +329,7 @@ describe("the program under Pulumi's mocks", () => {
             name: req.getName() as string,
             parent: req.getParent() as string,
             deps: req.getDependenciesList() as string[],
+            provider: req.getProvider() as string,
           });
         cb(err, resp);
       });
@@ -354,6 +356,14 @@ describe("the program under Pulumi's mocks", () => {
     // Dynamic resources as the SDK's own make them, with hosttune's provider module in `__provider`.
     expect(types.get("vm2-udev-91-web.rules")).toBe("pulumi-nodejs:dynamic/hosttune:UdevRule");
     expect(inputs.get("vm2-udev-91-web.rules")?.__provider).toBe(providerSource("UdevRule"));
+    // One explicit provider for all of them, with no config: a changed stack config never makes a new one.
+    const providers = registered.filter((r) => r.type === "pulumi:providers:pulumi-nodejs");
+    expect(providers.map((p) => p.name)).toEqual(["hosttune"]);
+    expect(inputs.get("hosttune")).toEqual({});
+    const hostResources = registered.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/hosttune:"));
+    expect(new Set(hostResources.map((r) => r.provider.split("::").slice(0, -1).join("::")))).toEqual(
+      new Set([providers[0].urn]),
+    );
     // The stack's bastion, except for the host that says `proxy: null`.
     expect(inputs.get("vm1-default-qdisc")?.connection?.proxy).toEqual({ host: "10.9.0.1" });
     expect(inputs.get("vm3-default-qdisc")?.connection?.proxy).toBeUndefined();

@@ -18,7 +18,8 @@ import {
 import { stolenFacts, stolenResult } from "../../providers/effect/stolen";
 import { suiteSshd } from "./sshd";
 
-describe("napi_poll counts", () => {
+// Windows of 1-2 s plus a tracer's start: well past vitest's default 5 s on a busy machine.
+describe("napi_poll counts", { timeout: 120_000 }, () => {
   // Captured on this machine (virtio-net's queues carry no device name in the tracepoint).
   const captured = (f: string) => readFileSync(join(__dirname, "..", "fixtures", "effect", f), "utf8");
 

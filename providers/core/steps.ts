@@ -7,7 +7,8 @@ import { join, raw, sh, type Raw } from "./quote";
 export interface WriteFile {
   path: string;
   content: string;
-  mode?: string;
+  /** A new file's mode (an existing file keeps its own). */
+  mode?: "0644" | "0600";
   replaceLink?: boolean;
 }
 
@@ -19,14 +20,17 @@ export type Step =
 export const LOCK_FILE = "/run/hosttune/lock";
 const FAILED = "\x1ehosttune-failed ";
 
+const UMASK = { "0644": "022", "0600": "077" } as const;
+
 /**
  * Atomic write: temp file in the same directory, mode and owner of the old file kept, rename.
  * The rename would turn a symlink into a regular file (Debian's 99-sysctl.conf -> ../sysctl.conf),
- * so a symlink is refused unless replacing it is the point.
+ * so a symlink is refused unless replacing it is the point. Shell builtins where they do (a
+ * process costs a host 3 to 7 ms): the content by printf (base64 only for a NUL, which no shell
+ * word holds), the temp file named by the script's pid in a folder only root writes.
  */
 export function atomicWrite({ path, content, mode = "0644", replaceLink = false }: WriteFile): Raw {
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  const b64 = Buffer.from(content, "utf8").toString("base64");
   const refuseLink = replaceLink
     ? sh``
     : sh`if [ -L ${path} ]; then
@@ -34,11 +38,14 @@ export function atomicWrite({ path, content, mode = "0644", replaceLink = false 
 'remove the link or choose another file\n' ${path} "$(readlink ${path})" >&2; exit 1
 fi
 `;
-  return sh`${refuseLink}mkdir -p ${dir}
-tmp=$(mktemp ${dir + "/.hosttune.XXXXXX"})
+  const fill = content.includes("\0")
+    ? sh`printf '%s' ${Buffer.from(content, "utf8").toString("base64")} | base64 -d > "$tmp"`
+    : sh`printf '%s' ${content} > "$tmp"`;
+  return sh`${refuseLink}[ -d ${dir} ] || mkdir -p ${dir}
+tmp=${dir + "/.hosttune."}$$
 trap 'rm -f "$tmp"' EXIT
-printf '%s' ${b64} | base64 -d > "$tmp"
-if [ -e ${path} ]; then chmod --reference=${path} "$tmp"; chown --reference=${path} "$tmp"; else chmod ${mode} "$tmp"; fi
+if [ -e ${path} ]; then cp -p ${path} "$tmp"; else rm -f "$tmp"; umask ${UMASK[mode]}; fi
+${fill}
 sync "$tmp"
 mv -f "$tmp" ${path}
 trap - EXIT`;

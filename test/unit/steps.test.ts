@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
+  chownSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -28,14 +29,26 @@ describe("atomicWrite", () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
-  it("keeps the mode of a file it replaces and leaves no temp file behind", () => {
+  it("writes content the shell cannot hold as a word (a NUL byte) and content without a last newline", () => {
+    const dir = tmp();
+    for (const content of ["a\0b\n", "100% \\n no newline"]) {
+      const path = join(dir, "f.conf");
+      execFileSync("sh", ["-c", atomicWrite({ path, content }).text]);
+      expect(readFileSync(path, "utf8")).toBe(content);
+      expect(statSync(path).mode & 0o777).toBe(0o644);
+    }
+  });
+
+  it("keeps the mode and owner of a file it replaces and leaves no temp file behind", () => {
     const dir = tmp();
     const path = join(dir, "x.conf");
     writeFileSync(path, "old");
     chmodSync(path, 0o640);
+    chownSync(path, 65534, 65534);
     execFileSync("sh", ["-c", atomicWrite({ path, content: "new" }).text]);
     expect(readFileSync(path, "utf8")).toBe("new");
     expect(statSync(path).mode & 0o777).toBe(0o640);
+    expect([statSync(path).uid, statSync(path).gid]).toEqual([65534, 65534]);
     expect(execFileSync("ls", ["-A", dir], { encoding: "utf8" }).trim()).toBe("x.conf");
   });
 

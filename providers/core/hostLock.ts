@@ -6,12 +6,14 @@
 // out changes nothing and names the holder.
 import { hostname, userInfo } from "node:os";
 import { type Connection, target } from "./connection";
-import { sh } from "./quote";
+import { JOURNAL_DIR } from "./journal";
+import { raw, sh } from "./quote";
 import { type Channel, HostError, openChannel, run, throwIfSudoRefused } from "./transport";
 
 const DIR = "/run/hosttune";
 const LOCKED = "hosttune-locked";
 const HANDED_OVER = "hosttune-handed-over";
+const FORGOT = "hosttune-forgot";
 
 /**
  * The holder script: take the lock (or say who has it), then hold it until stdin closes. A
@@ -32,6 +34,17 @@ printf '%s\n' ${owner} > ${OWNER}
 echo ${LOCKED}
 keeper=
 while read -r cmd arg; do
+  if [ "$cmd" = forget ]; then
+    # A journal this run proved needless, removed without a session of its own: a plain name in
+    # the journal folder, nothing else.
+    name=${raw("${arg#")}${JOURNAL_DIR}/}
+    case $name in
+      "$arg" | */* | .* | "") echo ${FORGOT} 2 ;;
+      *.json) rm -f -- "$arg"; echo ${FORGOT} "$?" ;;
+      *) echo ${FORGOT} 2 ;;
+    esac
+    continue
+  fi
   [ "$cmd" = handover ] || continue
   printf '%s, for its commit-confirmed change in %s\n' ${owner} "$arg" > ${OWNER}
   setsid sh -c 'n=0 late=0
@@ -53,6 +66,8 @@ done
 interface Held {
   count: number;
   ready: Promise<Channel>;
+  /** What was told to the holder, in order: each answer is the next line it prints. */
+  told: Promise<unknown>;
   /** Token dirs of commit-confirmed changes the lock was handed over to. */
   handedOver: string[];
 }
@@ -99,7 +114,7 @@ export async function withHostLock<T>(c: Connection, fn: () => Promise<T>, waitS
   const key = target(c);
   let held = locks().get(key);
   if (!held) {
-    held = { count: 0, ready: acquire(c, waitSeconds), handedOver: [] };
+    held = { count: 0, ready: acquire(c, waitSeconds), told: Promise.resolve(), handedOver: [] };
     locks().set(key, held);
   }
   held.count++;
@@ -129,22 +144,44 @@ export async function handOverHostLock(c: Connection, tokenDir: string): Promise
   const held = locks().get(target(c));
   if (!held) return;
   held.handedOver.push(tokenDir);
-  const ch = await held.ready;
   // Acknowledged by the holder before the connection goes (it takes the holder with it). The
   // change is under way: a holder that does not answer leaves the window unlocked, no worse.
-  await new Promise<void>((resolve) => {
-    let out = "";
-    const done = () => {
-      clearTimeout(timer);
-      ch.stdout.off("data", onData);
-      resolve();
-    };
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      if (out.includes(HANDED_OVER)) done();
-    };
-    const timer = setTimeout(done, 60_000);
-    ch.stdout.on("data", onData);
-    ch.write(`handover ${tokenDir}\n`);
+  await tell(held, `handover ${tokenDir}`, HANDED_OVER, 60_000);
+}
+
+/**
+ * Removes a journal of this run through the lock holder's channel, without a session of its
+ * own. False when there is no holder to ask (the lock not held here, or handed over) or it did
+ * not answer: the caller removes it the usual way.
+ */
+export async function forgetThroughHolder(c: Connection, journal: string): Promise<boolean> {
+  const held = locks().get(target(c));
+  if (!held || held.handedOver.length) return false;
+  return (await tell(held, `forget ${journal}`, FORGOT, 30_000)) === `${FORGOT} 0`;
+}
+
+/** One line to the holder, in turn; its answer (the line starting with `answer`), or null. */
+function tell(held: Held, line: string, answer: string, timeoutMs: number): Promise<string | null> {
+  const told = held.told.then(async () => {
+    const ch = await held.ready;
+    return new Promise<string | null>((resolve) => {
+      let out = "";
+      const done = (said: string | null) => {
+        clearTimeout(timer);
+        ch.stdout.off("data", onData);
+        resolve(said);
+      };
+      const onData = (b: Buffer) => {
+        out += b.toString();
+        const at = out.indexOf(answer);
+        const nl = out.indexOf("\n", at);
+        if (at >= 0 && nl >= 0) done(out.slice(at, nl));
+      };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      ch.stdout.on("data", onData);
+      ch.write(`${line}\n`);
+    });
   });
+  held.told = told.catch(() => {});
+  return told.catch(() => null);
 }

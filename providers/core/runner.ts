@@ -4,12 +4,13 @@
 import { isDeepStrictEqual } from "node:util";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { type Connection, connectionSchema, target } from "./connection";
-import { factScript, parseFacts, readFacts } from "./facts";
+import { type Facts, factScript, parseFacts, readFacts } from "./facts";
+import { join } from "./quote";
 import type { AnySpec, Drift } from "./spec";
 import { applyScript, describeSteps, failedStep, hostMessage, type Step } from "./steps";
 import { applyConfirmed } from "./confirm";
 import { withCredentials } from "./credentials";
-import { withHostLock } from "./hostLock";
+import { forgetThroughHolder, withHostLock } from "./hostLock";
 import {
   JOURNAL_FACT,
   type Journal,
@@ -116,11 +117,14 @@ export class SpecProvider implements dynamic.ResourceProvider {
     const r = await readFacts(c, { ...this.spec.facts(d), [JOURNAL_FACT]: journalFact(kind, id) });
     if (r.code !== 0)
       throw new HostError(target(c), `${kind} ${id}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`);
-    const { facts } = r;
+    return { observed: this.observation(c, d, r.facts), journal: readJournal(r.facts, kind, id) };
+  }
+
+  private observation(c: Connection, d: unknown, facts: Facts): unknown {
     try {
-      return { observed: this.spec.observe(facts, d), journal: readJournal(facts, kind, id) };
+      return this.spec.observe(facts, d);
     } catch (e) {
-      throw new HostError(target(c), `${kind} ${id}: ${(e as Error).message}`);
+      throw new HostError(target(c), `${this.spec.kind} ${this.spec.id(d)}: ${(e as Error).message}`);
     }
   }
 
@@ -150,7 +154,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       const recorded = journal?.recorded ?? stateRecorded ?? before;
       const steps = this.spec.plan(target_(before, recorded), before, d);
       if (steps.length === 0) {
-        if (journal) await run(c, removeJournal(kind, id));
+        if (journal) await this.forget(c, id);
         return { observed: before, recorded, applied: [] };
       }
       const measureBefore = this.measure(c, d, before);
@@ -159,7 +163,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
         writeJournal({ kind, id, recorded, started: new Date().toISOString(), steps: describeSteps(steps) }),
         ...steps,
       ];
-      const r = await this.apply(c, d, journaled, before).catch(async (e: Error) => {
+      const r = await this.apply(c, d, journaled, before, true).catch(async (e: Error) => {
         // Killed on the host at its deadline: nothing runs any more, so put back what it had.
         if (e instanceof CommandTimeout && e.stopped)
           throw new HostError(target(c), `${where}: ${e.reason}${await this.rollback(c, d, before, !journal)}`);
@@ -181,20 +185,28 @@ export class SpecProvider implements dynamic.ResourceProvider {
           `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before, !journal)}`,
         );
       }
-      const after = await this.observe(c, d);
+      // The verify read rode on the apply when it could (see apply); else one of its own.
+      const read = parseFacts(r.stdout);
+      const after = Object.keys(read).length ? this.observation(c, d, read) : await this.observe(c, d);
       const drift = this.spec.drift(target_(after, recorded), after);
       if (drift.length)
         throw new HostError(
           target(c),
           `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before, !journal)}`,
         );
-      await run(c, removeJournal(kind, id));
+      await this.forget(c, id);
       const measureAfter = measureBefore && this.measure(c, d, after);
       const effect = measureAfter
         ? { before: effectBefore, after: await measureAfter, at: new Date().toISOString() }
         : undefined;
       return { observed: after, recorded, applied: steps, effect };
     });
+  }
+
+  /** Removes the resource's journal: through the host lock's holder, else in a session of its own. */
+  private async forget(c: Connection, id: string): Promise<void> {
+    if (!(await forgetThroughHolder(c, journalPath(this.spec.kind, id))))
+      await run(c, removeJournal(this.spec.kind, id));
   }
 
   /** spec.effect's measurement, or null when it asks for none; one that cannot run says why. */
@@ -207,11 +219,16 @@ export class SpecProvider implements dynamic.ResourceProvider {
     );
   }
 
-  private apply(c: Connection, d: unknown, steps: Step[], before: unknown) {
+  /**
+   * The steps under the host lock; with `verify`, the kind's facts read again after them in the
+   * same script (a commit-confirmed change reads over the connection that confirms it instead).
+   */
+  private apply(c: Connection, d: unknown, steps: Step[], before: unknown, verify = false) {
     const cc = this.spec.commitConfirmed;
+    const script = verify ? join([applyScript(steps), factScript(this.spec.facts(d))]) : applyScript(steps);
     return oneChangeAtATime(c, () =>
       !cc || (cc.when && !cc.when(d, before))
-        ? run(c, applyScript(steps), { timeoutMs: (c.commandTimeout ?? 300) * 1000 })
+        ? run(c, script, { timeoutMs: (c.commandTimeout ?? 300) * 1000 })
         : applyConfirmed(
             c,
             steps,
@@ -238,7 +255,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
         if (back(await this.observe(c, d)).length)
           return " (the rollback ran, but the host is not as it was before; the next up retries)";
       }
-      if (ownJournal) await run(c, removeJournal(this.spec.kind, this.spec.id(d)));
+      if (ownJournal) await this.forget(c, this.spec.id(d));
       return steps.length ? " (rolled back to what the host had before)" : " (the host is as it was before)";
     } catch (e) {
       return ` (rollback failed too: ${(e as Error).message}; the next up retries)`;

@@ -2,11 +2,12 @@
 // names the holder and changes nothing, and closing the holder's stdin (our channel going
 // away) releases the lock, unless it was handed over to a commit-confirmed change first.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { holdScript } from "../../providers/core/hostLock";
+import { JOURNAL_DIR } from "../../providers/core/journal";
 
 function hold(dir: string, owner: string, wait: number) {
   const child = spawn("sh", ["-c", holdScript(owner, wait, dir).text], { stdio: ["pipe", "pipe", "pipe"] });
@@ -41,6 +42,32 @@ describe("host lock (real shell)", () => {
     await c.locked;
     c.child.stdin.end();
     expect(await c.exited).toBe(0);
+  }, 30_000);
+
+  it("told to forget a journal, removes it and says so; any other file it leaves, saying no", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
+    mkdirSync(JOURNAL_DIR, { recursive: true });
+    const journal = join(JOURNAL_DIR, `test-${process.pid}-${Date.now()}.json`);
+    const other = join(dir, "other.json");
+    for (const f of [journal, other]) writeFileSync(f, "{}\n");
+    const h = hold(dir, "run F", 5);
+    await h.locked;
+    const said = async (line: string, n: number) => {
+      h.child.stdin.write(`${line}\n`);
+      while (h.out().split("hosttune-forgot").length <= n) await new Promise((r) => setTimeout(r, 20));
+    };
+    await said(`forget ${journal}`, 1);
+    await said(`forget ${other}`, 2);
+    await said(`forget ${JOURNAL_DIR}/../../../../${other}`, 3);
+    expect(h.out().match(/hosttune-forgot \d+/g)).toEqual([
+      "hosttune-forgot 0",
+      "hosttune-forgot 2",
+      "hosttune-forgot 2",
+    ]);
+    expect(existsSync(journal)).toBe(false);
+    expect(existsSync(other)).toBe(true);
+    h.child.stdin.end();
+    expect(await h.exited).toBe(0);
   }, 30_000);
 
   // The connection goes for the fresh confirm; the lock must not go with it.

@@ -99,6 +99,18 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     expect(readFileSync(path, "utf8")).toBe("theirs\n");
   });
 
+  it("a change takes 3 sessions: the host lock, the probe, and the steps with the verify read; the journal goes through the lock's", async () => {
+    const p = new SpecProvider(toy);
+    const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
+    writeFileSync(path, "theirs\n");
+    const before = suite.sshd.sessions();
+    const r = await p.create({ connection: suite.sshd.connection, desired: { path, content: "ours\n" } });
+    expect(suite.sshd.sessions() - before).toBe(3);
+    expect(r.outs).toMatchObject({ observed: { content: "ours\n" }, recorded: { content: "theirs\n" } });
+    expect(readFileSync(path, "utf8")).toBe("ours\n");
+    expect(existsSync(journalPath("ToyFile", `toy/${path}`))).toBe(false);
+  });
+
   // Left behind, the journal would give a later create (another stack, say) this run's "before".
   it("a failed change rolled back leaves no journal: the host is as it was, and nothing is pending", async () => {
     const p = new SpecProvider(toy);

@@ -28,6 +28,8 @@ export interface Sshd {
   cut(): void;
   /** Logins sshd accepted so far (from its log). */
   accepted(): number;
+  /** Sessions (commands) sshd started so far (from its log). */
+  sessions(): number;
 }
 
 /** Where sshd listens: by default a free port on 127.0.0.1 of this namespace. */
@@ -86,6 +88,8 @@ export async function startSshd(hostKeyType: "ed25519" | "rsa" = "ed25519", plac
       "KbdInteractiveAuthentication no",
       // The files live under /tmp, which StrictModes would refuse.
       "StrictModes no",
+      // Each session's start is logged (sessions()).
+      "LogLevel VERBOSE",
       "",
     ].join("\n"),
   );
@@ -122,6 +126,7 @@ export async function startSshd(hostKeyType: "ed25519" | "rsa" = "ed25519", plac
     stop: () => void stop(),
     cut: () => void execFileSync("pkill", ["-KILL", "-P", String(child.pid)], { stdio: "ignore" }),
     accepted: () => log.match(/Accepted publickey for /g)?.length ?? 0,
+    sessions: () => log.match(/Starting session: /g)?.length ?? 0,
   };
 }
 

@@ -1,10 +1,13 @@
 // The lab fleet as the e2e tests see it: the VMs booted by globalSetup, an independent way
 // to run commands on them (the system's ssh, not hosttune's transport), and stacks of the
 // real program run by the real Pulumi CLI.
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
 
 export const REPO = resolve(__dirname, "..", "..");
 export const LAB_DIR = process.env.HOSTTUNE_TEST_LAB_DIR ?? join(REPO, ".lab", "test");
@@ -38,41 +41,61 @@ export function labVms(): LabVm[] {
  * file with the key to expect (the lab's by default), for a test that rotates a VM's key;
  * `identity`, the key to log in with (the lab's by default), for a VM of another lab.
  */
+function sshArgs(vm: Pick<LabVm, "port">, command: string, knownHosts: string, identity: string): string[] {
+  return [
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    `UserKnownHostsFile=${knownHosts}`,
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=10",
+    // QEMU's port forward accepts at once, even for a guest that is rebooting or whose network
+    // is being reset: a session that never gets an answer must end, not block the test.
+    "-o",
+    "ServerAliveInterval=5",
+    "-o",
+    "ServerAliveCountMax=6",
+    "-i",
+    identity,
+    "-p",
+    String(vm.port),
+    "root@127.0.0.1",
+    command,
+  ];
+}
+
 export function onVm(
   vm: Pick<LabVm, "port">,
   command: string,
   knownHosts = join(LAB_DIR, "known_hosts"),
   identity = join(LAB_DIR, "id_ed25519"),
 ): string {
-  return execFileSync(
-    "ssh",
-    [
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "StrictHostKeyChecking=yes",
-      "-o",
-      `UserKnownHostsFile=${knownHosts}`,
-      "-o",
-      "LogLevel=ERROR",
-      "-o",
-      "ConnectTimeout=10",
-      // QEMU's port forward accepts at once, even for a guest that is rebooting or whose network
-      // is being reset: a session that never gets an answer must end, not block the test.
-      "-o",
-      "ServerAliveInterval=5",
-      "-o",
-      "ServerAliveCountMax=6",
-      "-i",
-      identity,
-      "-p",
-      String(vm.port),
-      "root@127.0.0.1",
-      command,
-    ],
+  return execFileSync("ssh", sshArgs(vm, command, knownHosts, identity), {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
     // (and a last bound: the call blocks the whole test process)
-    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 },
+    timeout: 600_000,
+  });
+}
+
+/**
+ * onVm without blocking the test worker: for what may wait long (a guest going down or still
+ * booting). vitest fails a run whose worker does not answer its calls for 60 s.
+ */
+export async function onVmAsync(vm: Pick<LabVm, "port">, command: string): Promise<string> {
+  const { stdout } = await execFileAsync(
+    "ssh",
+    sshArgs(vm, command, join(LAB_DIR, "known_hosts"), join(LAB_DIR, "id_ed25519")),
+    {
+      encoding: "utf8",
+      timeout: 600_000,
+    },
   );
+  return stdout;
 }
 
 export interface FleetConfig {
@@ -290,7 +313,7 @@ export function bootId(vm: LabVm): string {
 export async function rebootVm(vm: LabVm, timeoutMs = 300_000): Promise<void> {
   const before = bootId(vm);
   try {
-    onVm(vm, "systemctl reboot");
+    await onVmAsync(vm, "systemctl reboot");
   } catch {
     // The session may drop as the guest goes down.
   }
@@ -303,12 +326,12 @@ export async function waitForBoot(vm: LabVm, before: string, timeoutMs = 300_000
   for (;;) {
     await new Promise((r) => setTimeout(r, 3000));
     try {
-      // Each wait for the boot to finish is bounded (timeout's 124: still booting, ask again):
-      // onVm blocks the test worker, and vitest fails a run whose worker does not answer its
-      // calls for 60 s, even when every test passed.
-      const [now, rc] = onVm(
-        vm,
-        "cat /proc/sys/kernel/random/boot_id; timeout 30 systemctl is-system-running --wait >/dev/null 2>&1; echo $?",
+      // Each wait for the boot to finish is bounded (timeout's 124: still booting, ask again).
+      const [now, rc] = (
+        await onVmAsync(
+          vm,
+          "cat /proc/sys/kernel/random/boot_id; timeout 30 systemctl is-system-running --wait >/dev/null 2>&1; echo $?",
+        )
       )
         .trim()
         .split("\n");

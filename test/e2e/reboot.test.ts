@@ -5,7 +5,7 @@
 // loopback works from the default VRF (issue 11: networkd deleted a rule it did not own).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CliStack as Stack } from "./lab";
-import { fleetConfig, handshakesPerDeployment, labStack, labVms, onVm, rebootVm, sshLog } from "./lab";
+import { fleetConfig, handshakesPerDeployment, labStack, labVms, onVm, onVmAsync, rebootVm, sshLog } from "./lab";
 
 const vms = labVms();
 type Vm = (typeof vms)[number];
@@ -39,12 +39,12 @@ const snapshot = (vm: Vm) =>
 
 beforeAll(async () => {
   for (const vm of vms) {
-    onVm(
+    await onVmAsync(
       vm,
       `echo ${Buffer.from(BOOT_DEVICES).toString("base64")} | base64 -d > /etc/systemd/system/lab-boot-devices.service && ` +
         `systemctl daemon-reload && systemctl enable --now lab-boot-devices.service && udevadm settle`,
     );
-    onVm(
+    await onVmAsync(
       vm,
       `echo ${Buffer.from(AGENT_UNIT).toString("base64")} | base64 -d > /etc/systemd/system/${AGENT} && ` +
         `systemctl daemon-reload && systemctl enable --now ${AGENT}`,
@@ -70,7 +70,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.remove();
   for (const vm of vms)
-    onVm(
+    await onVmAsync(
       vm,
       `systemctl disable --now lab-boot-devices.service ${AGENT}; rm -f /etc/systemd/system/lab-boot-devices.service /etc/systemd/system/${AGENT}; ` +
         `systemctl daemon-reload; ip link del tapboot; echo 21 > /sys/bus/netdevsim/del_device; true`,

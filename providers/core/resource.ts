@@ -55,18 +55,20 @@ function handedOver<C extends ConnectionArgs | ProxyArgs>(c: pulumi.Input<C>): p
   return swap(c as C, (x) => pulumi.secret(pulumi.output(x).apply(handOff)));
 }
 
-/**
- * The provider of hosttune's resources unless the program names one: explicit, so its config is
- * its own (none). The engine gives the default dynamic provider the whole stack config, so a
- * changed tuning value made a new provider: every resource's state written again, one checkpoint
- * each, and the refresh and the changes served by two provider processes (two connections per host).
- */
+/** An explicit dynamic-provider resource with no config. */
 class DynamicProvider extends pulumi.ProviderResource {
   constructor(name: string) {
     super("pulumi-nodejs", name, {});
   }
 }
 const PROVIDERS = Symbol.for("hosttune.providers");
+
+/**
+ * The provider of hosttune's resources unless the program names one: explicit, so its config is
+ * its own (none). The engine gives the default dynamic provider the whole stack config, so a
+ * changed tuning value made a new provider: every resource's state written again, one checkpoint
+ * each, and the refresh and the changes served by two provider processes (two connections per host).
+ */
 function sharedProvider(): pulumi.ProviderResource {
   // One per deployment: a program (or a test's mocked one) may run more than once in a process.
   const key = `${pulumi.getProject()}/${pulumi.getStack()}`;

@@ -1,7 +1,8 @@
-// The per-resource journal on the host: written (atomically, under the host lock) as the first
-// step of a change and removed only after verify proved it. A run cut short (SSH dropped, the
-// client killed) leaves it behind, so the next run knows what the host had before hosttune first
-// touched it, instead of adopting a half-applied change as the original.
+// The per-resource journal on the host: what the host had before hosttune first touched it,
+// written (atomically, under the host lock) as the first step of the first change and removed
+// once delete has put that back. A run cut short (SSH dropped, the client killed), or one whose
+// state was never saved (bin/pulumi saves it at the end of a run), leaves the original recorded
+// on the host, so the next run neither adopts a half-applied change nor our own value as it.
 import { createHash } from "node:crypto";
 import { type Facts, inShell, type InShell, readFile } from "./facts";
 import { sh, type Raw } from "./quote";
@@ -16,6 +17,7 @@ export interface Journal {
   id: string;
   /** What the host had before the first change (what delete puts back). */
   recorded: unknown;
+  /** When the first change started, and its steps. */
   started: string;
   steps: string[];
 }

@@ -138,13 +138,16 @@ export class SpecProvider implements dynamic.ResourceProvider {
    * take. A failed step or verify puts back what the host had before this run (best effort). A
    * lost connection is an unknown outcome: nothing is assumed, and the journal left on the host
    * lets the next run finish or undo it. `recorded` is what the host had before hosttune first
-   * touched it: the journal's, if an earlier run was cut short, else the state's, else now.
+   * touched it: the journal's, else the state's, else now. The journal stays on the host while
+   * the resource is managed (a run whose state was never saved still finds the original), and
+   * goes once delete (`letGo`) has put the original back.
    */
   private converge(
     c: Connection,
     d: unknown,
     target_: (o: unknown, recorded: unknown) => unknown,
     stateRecorded?: unknown,
+    letGo = false,
   ): Promise<{ observed: unknown; recorded: unknown; applied: Step[]; effect?: Outputs["effect"] }> {
     return withHostLock(c, async () => {
       const { kind } = this.spec;
@@ -154,15 +157,18 @@ export class SpecProvider implements dynamic.ResourceProvider {
       const recorded = journal?.recorded ?? stateRecorded ?? before;
       const steps = this.spec.plan(target_(before, recorded), before, d);
       if (steps.length === 0) {
-        if (journal) await this.forget(c, id);
+        if (journal && letGo) await this.forget(c, id);
         return { observed: before, recorded, applied: [] };
       }
       const measureBefore = this.measure(c, d, before);
       const effectBefore = measureBefore && (await measureBefore);
-      const journaled = [
-        writeJournal({ kind, id, recorded, started: new Date().toISOString(), steps: describeSteps(steps) }),
-        ...steps,
-      ];
+      // The original is journaled once, before the first change; later changes keep that record.
+      const journaled = journal
+        ? steps
+        : [
+            writeJournal({ kind, id, recorded, started: new Date().toISOString(), steps: describeSteps(steps) }),
+            ...steps,
+          ];
       const r = await this.apply(c, d, journaled, before, true).catch(async (e: Error) => {
         // Killed on the host at its deadline: nothing runs any more, so put back what it had.
         if (e instanceof CommandTimeout && e.stopped)
@@ -179,7 +185,9 @@ export class SpecProvider implements dynamic.ResourceProvider {
         );
       if (r.code !== 0) {
         const i = failedStep(r.stderr);
-        const what = i >= 0 ? `step ${i}/${steps.length} "${journaled[i].describe}"` : "the step script";
+        // Numbered as the kind's steps, from 1; a journal written first is step 0.
+        const n = i + 1 - (journaled.length - steps.length);
+        const what = i >= 0 ? `step ${n}/${steps.length} "${journaled[i].describe}"` : "the step script";
         throw new HostError(
           target(c),
           `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before, !journal)}`,
@@ -194,7 +202,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
           target(c),
           `${where}: the host did not take the change: ${formatDrift(drift)}${await this.rollback(c, d, before, !journal)}`,
         );
-      await this.forget(c, id);
+      if (letGo) await this.forget(c, id);
       const measureAfter = measureBefore && this.measure(c, d, after);
       const effect = measureAfter
         ? { before: effectBefore, after: await measureAfter, at: new Date().toISOString() }
@@ -241,9 +249,9 @@ export class SpecProvider implements dynamic.ResourceProvider {
   }
 
   /**
-   * Puts back `before`; returns a note for the error message. Once the host is proven back, the
-   * journal this run wrote goes (`ownJournal`): left behind, it would hand a later create this
-   * run's stale "before". One that an earlier, cut run left stays: `before` is not its original.
+   * Puts back `before`; returns a note for the error message. Once the host is proven back, a
+   * journal this run wrote goes (`ownJournal`): left behind, a later create would take it for the
+   * original though the host may have changed since. One written before stays: it is the record.
    */
   private async rollback(c: Connection, d: unknown, before: unknown, ownJournal: boolean): Promise<string> {
     const back = (o: unknown) => this.spec.plan(this.spec.restore(d, before, o), o, d);
@@ -336,6 +344,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       props.desired,
       (o, recorded) => this.spec.restore(props.desired, recorded, o),
       props.recorded,
+      true,
     );
   }
 }

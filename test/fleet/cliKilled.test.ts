@@ -1,12 +1,23 @@
 // A CLI that dies mid-run (killed, out of memory, its terminal gone) leaves none of its plugins
 // behind: the language host, the program it runs and the dynamic-provider plugins exit once the
-// engine that started them is gone (before, they lived on for as long as an hour).
+// engine that started them is gone (before, they lived on for as long as an hour). And nothing is
+// lost: bin/pulumi saves the state at the end of a run only, and the hosts keep their originals.
 import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { SshdFleet } from "../../bench/sshdFleet";
-import { type CliStack, E2E_ENV, REPO } from "../e2e/lab";
-import { CURRENT_QDISC, fleetRule, fleetStack, startFleet, stopFleet } from "./fleetStack";
+import { CliStack, E2E_ENV, REPO } from "../e2e/lab";
+import {
+  CURRENT_QDISC,
+  fleetRule,
+  fleetStack,
+  fleetStackConfig,
+  onHost,
+  ruleFile,
+  startFleet,
+  stopFleet,
+} from "./fleetStack";
 
 let fleet: SshdFleet;
 let stack: CliStack;
@@ -43,13 +54,25 @@ const alive = (pid: number) => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const TUNING = { defaultQdisc: { qdisc: CURRENT_QDISC }, udevRules: [fleetRule("a"), fleetRule("b")] };
+
 beforeAll(async () => {
   fleet = await startFleet(2);
-  stack = await fleetStack("e2e-fleet-cli-killed", fleet, {
-    defaultQdisc: { qdisc: CURRENT_QDISC },
-    udevRules: [fleetRule("a"), fleetRule("b")],
-  });
+  // A lock left by a test run killed with its CLI would refuse the stack's removal.
+  await new CliStack("e2e-fleet-cli-killed").run(["cancel", "--yes"]).catch(() => {});
+  stack = await fleetStack("e2e-fleet-cli-killed", fleet, TUNING);
 }, 120_000);
+
+/** Starts bin/pulumi with these arguments on the stack; `cli()` finds the CLI it started. */
+function startPulumi(args: string[]) {
+  const wrapper = spawn(join(REPO, "bin", "pulumi"), [...args, "--stack", stack.name, "--non-interactive"], {
+    cwd: REPO,
+    env: { ...process.env, ...E2E_ENV },
+    stdio: "ignore",
+  });
+  const exited = new Promise((r) => (wrapper.exitCode === null ? wrapper.on("exit", r) : r(undefined)));
+  return { wrapper, exited, cli: () => processes().find((p) => p.ppid === wrapper.pid) };
+}
 
 afterAll(async () => {
   await stack?.remove();
@@ -60,11 +83,7 @@ it(
   "the CLI killed mid-preview: its language host, program and provider plugins exit",
   { timeout: 240_000 },
   async () => {
-    const wrapper = spawn(join(REPO, "bin", "pulumi"), ["preview", "--stack", stack.name, "--non-interactive"], {
-      cwd: REPO,
-      env: { ...process.env, ...E2E_ENV },
-      stdio: "ignore",
-    });
+    const { wrapper, exited } = startPulumi(["preview"]);
     // Wait for the engine to have its plugins running (the refresh's provider at the least).
     let cli: Proc | undefined;
     let plugins: Proc[] = [];
@@ -82,6 +101,60 @@ it(
     const left = plugins.filter((p) => alive(p.pid));
     for (const p of left) process.kill(p.pid, "SIGKILL");
     expect(left.map((p) => p.args)).toEqual([]);
-    await new Promise((r) => (wrapper.exitCode === null ? wrapper.on("exit", r) : r(undefined)));
+    await exited;
+  },
+);
+
+it(
+  "the CLI killed mid-up, after a change reached a host: nothing of the run is saved, the next up adopts " +
+    "the change with the host's original, and destroy puts the original back",
+  { timeout: 300_000 },
+  async () => {
+    await stack.up();
+    const [done, held] = fleet.hosts;
+    const c = fleetRule("c");
+    for (const h of fleet.hosts) writeFileSync(ruleFile(h, c.fileName), "# theirs\n");
+    const resources = async () => JSON.parse((await stack.run(["stack", "export"])).stdout).deployment.resources;
+    const before = await resources();
+    await stack.setAllConfig(fleetStackConfig(fleet, { ...TUNING, udevRules: [...TUNING.udevRules, c] }));
+    // The second host's lock held from outside: the run cannot end before it is killed.
+    const lock = onHost(
+      fleet,
+      held,
+      "mkdir -p /run/hosttune && exec 9>>/run/hosttune/host.lock && flock 9 && echo held && cat",
+    );
+    await new Promise((r) => lock.stdout!.once("data", r));
+    const run = startPulumi(["up", "--yes", "--skip-preview"]);
+    const journal = join(done.dir, "var-lib-hosttune", "journal");
+    const changed = () =>
+      readFileSync(ruleFile(done, c.fileName), "utf8") === c.content &&
+      existsSync(journal) &&
+      readdirSync(journal).length;
+    for (const end = Date.now() + 120_000; Date.now() < end && !changed();) await sleep(100);
+    expect(readFileSync(ruleFile(done, c.fileName), "utf8")).toBe(c.content);
+    // Past that change's end in the engine: a checkpoint, had there been one, would hold it.
+    await sleep(3000);
+    process.kill(run.cli()!.pid, "SIGKILL");
+    await run.exited;
+    lock.stdin!.end();
+
+    const after = await resources();
+    // The killed run's lock on the stack, as a user removes it.
+    await stack.run(["cancel", "--yes"]);
+    expect(after).toEqual(before);
+    await stack.up();
+    const state = JSON.parse((await stack.run(["stack", "export", "--show-secrets"])).stdout);
+    const rules = state.deployment.resources.filter((r: { urn: string }) => r.urn.endsWith(`udev-${c.fileName}`));
+    expect(rules.map((r: { outputs: { recorded: unknown } }) => r.outputs.recorded)).toEqual([
+      { file: "# theirs\n", rejected: null },
+      { file: "# theirs\n", rejected: null },
+    ]);
+    for (const h of fleet.hosts) expect(readFileSync(ruleFile(h, c.fileName), "utf8")).toBe(c.content);
+
+    await stack.destroy();
+    for (const h of fleet.hosts) {
+      expect(readFileSync(ruleFile(h, c.fileName), "utf8")).toBe("# theirs\n");
+      expect(readdirSync(join(h.dir, "var-lib-hosttune", "journal"))).toEqual([]);
+    }
   },
 );

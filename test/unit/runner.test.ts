@@ -76,9 +76,9 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
 
     const { id, outs } = await p.create({ connection, desired: { path, content: "ours\n" } });
     expect((outs as Outputs).recorded).toEqual({ content: null });
-    expect(existsSync(journalPath("ToyFile", `toy/${path}`))).toBe(false);
     await p.delete(id, outs as Outputs);
     expect(existsSync(path)).toBe(false);
+    expect(existsSync(journalPath("ToyFile", `toy/${path}`))).toBe(false);
   });
 
   it("a change killed at its deadline is rolled back: the host is as it was, and the error says both", async () => {
@@ -99,7 +99,7 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     expect(readFileSync(path, "utf8")).toBe("theirs\n");
   });
 
-  it("a change takes 3 sessions: the host lock, the probe, and the steps with the verify read; the journal goes through the lock's", async () => {
+  it("a change takes 3 sessions: the host lock, the probe, and the steps with the verify read", async () => {
     const p = new SpecProvider(toy);
     const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
     writeFileSync(path, "theirs\n");
@@ -108,7 +108,25 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     expect(suite.sshd.sessions() - before).toBe(3);
     expect(r.outs).toMatchObject({ observed: { content: "ours\n" }, recorded: { content: "theirs\n" } });
     expect(readFileSync(path, "utf8")).toBe("ours\n");
-    expect(existsSync(journalPath("ToyFile", `toy/${path}`))).toBe(false);
+  });
+
+  // bin/pulumi saves the state at the end of a run: one killed after its changes saved nothing.
+  it("the host keeps the original from the first change until delete: a create whose state was lost records it", async () => {
+    const p = new SpecProvider(toy);
+    const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
+    const journal = journalPath("ToyFile", `toy/${path}`);
+    writeFileSync(path, "theirs\n");
+    const connection = suite.sshd.connection;
+    await p.create({ connection, desired: { path, content: "ours\n" } });
+    const record = readFileSync(journal, "utf8");
+    expect(JSON.parse(record)).toMatchObject({ recorded: { content: "theirs\n" } });
+    // The state of that run lost: the same resource created again adopts our value, and records theirs.
+    const again = await p.create({ connection, desired: { path, content: "ours, again\n" } });
+    expect((again.outs as Outputs).recorded).toEqual({ content: "theirs\n" });
+    expect(readFileSync(journal, "utf8")).toBe(record);
+    await p.delete(again.id, again.outs as Outputs);
+    expect(readFileSync(path, "utf8")).toBe("theirs\n");
+    expect(existsSync(journal)).toBe(false);
   });
 
   // Left behind, the journal would give a later create (another stack, say) this run's "before".

@@ -3,7 +3,7 @@
 // wins, Host and Match blocks). `Match exec` is never run: reading a config must not run
 // commands. Include is not followed by the library, so an alias that no Host block names is
 // an error rather than a guess.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import SSHConfig, { glob, type Line } from "ssh-config";
 import { expandHome } from "./connection";
 
@@ -68,6 +68,19 @@ function parseJump(spec: string): { host: string; user?: string; port?: number }
 const defined = <T extends object>(o: T) =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
+const parsed = new Map<string, { stamp: string; config: SSHConfig }>();
+
+/** The file parsed once per version of it: check, diff and create each resolve every resource's connection. */
+export function parseSshConfig(file: string): SSHConfig {
+  const st = statSync(file);
+  const stamp = `${st.mtimeMs} ${st.size} ${st.ino}`;
+  const hit = parsed.get(file);
+  if (hit?.stamp === stamp) return hit.config;
+  const config = SSHConfig.parse(readFileSync(file, "utf8"));
+  parsed.set(file, { stamp, config });
+  return config;
+}
+
 /**
  * The target `alias` as `file` describes it, and its ProxyJump as the bastion (itself looked up
  * in the same file, as ssh does). One jump only: a chain is refused with the fix.
@@ -76,7 +89,7 @@ export function sshConfigFor(path: string, alias: string): SshConfigHop & { prox
   const file = expandHome(path);
   let config: SSHConfig;
   try {
-    config = SSHConfig.parse(readFileSync(file, "utf8"));
+    config = parseSshConfig(file);
   } catch (e) {
     throw new Error(`cannot read ${file}: ${(e as Error).message}`);
   }

@@ -2,7 +2,8 @@
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import SSHConfig from "ssh-config";
+import { describe, expect, it, vi } from "vitest";
 import { provider } from "../../providers/registry";
 
 const connection = {
@@ -143,6 +144,20 @@ describe("check: bastions and ssh config (local, no SSH)", () => {
     // The first ProxyJump that applies wins, as in ssh: `none` under the later block does not.
     expect((await c("db")).proxy).toMatchObject({ host: "10.0.0.1" });
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it("ssh config: parsed once while unchanged, read again once it changes", async () => {
+    const file = config("Host web\n  HostName 10.0.0.1\n");
+    const parse = vi.spyOn(SSHConfig, "parse");
+    try {
+      for (let i = 0; i < 3; i++)
+        expect(await resolved({ host: "web", privateKey: "k", sshConfig: file })).toMatchObject({ host: "10.0.0.1" });
+      expect(parse).toHaveBeenCalledTimes(1);
+      writeFileSync(file, "Host web\n  HostName 10.0.0.22\n");
+      expect(await resolved({ host: "web", privateKey: "k", sshConfig: file })).toMatchObject({ host: "10.0.0.22" });
+    } finally {
+      parse.mockRestore();
+    }
   });
 });
 

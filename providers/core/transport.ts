@@ -4,7 +4,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
 import { type Duplex, PassThrough } from "node:stream";
-import { NodeSSH } from "node-ssh";
+import type { NodeSSH } from "node-ssh";
 import { type Connection, target } from "./connection";
 import { fingerprint, hostKeyAlgorithms, knownHostsPath, knownKeys, parseKeyLine, type PublicKey } from "./knownHosts";
 import { quote, sh, type Raw } from "./quote";
@@ -170,7 +170,8 @@ const DIAL_PATIENCE = 4;
 async function dial(c: Connection, sock?: Duplex): Promise<NodeSSH> {
   const { keys, revoked, source } = trustedKeys(c);
   let offered: Buffer | undefined;
-  const ssh = new NodeSSH();
+  // Loaded on the first dial: the program imports this module (through the kinds) but never dials.
+  const ssh = new (require("node-ssh") as typeof import("node-ssh")).NodeSSH();
   // ssh2 reports each step of the handshake, either way, to its debug hook: the host's silence
   // is the time since the last one.
   let step = "connecting";

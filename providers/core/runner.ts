@@ -163,12 +163,10 @@ export class SpecProvider implements dynamic.ResourceProvider {
       const measureBefore = this.measure(c, d, before);
       const effectBefore = measureBefore && (await measureBefore);
       // The original is journaled once, before the first change; later changes keep that record.
-      const journaled = journal
-        ? steps
-        : [
-            writeJournal({ kind, id, recorded, started: new Date().toISOString(), steps: describeSteps(steps) }),
-            ...steps,
-          ];
+      const first = journal
+        ? []
+        : [writeJournal({ kind, id, recorded, started: new Date().toISOString(), steps: describeSteps(steps) })];
+      const journaled = [...first, ...steps];
       const r = await this.apply(c, d, journaled, before, true).catch(async (e: Error) => {
         // Killed on the host at its deadline: nothing runs any more, so put back what it had.
         if (e instanceof CommandTimeout && e.stopped)
@@ -186,8 +184,8 @@ export class SpecProvider implements dynamic.ResourceProvider {
       if (r.code !== 0) {
         const i = failedStep(r.stderr);
         // Numbered as the kind's steps, from 1; a journal written first is step 0.
-        const n = i + 1 - (journaled.length - steps.length);
-        const what = i >= 0 ? `step ${n}/${steps.length} "${journaled[i].describe}"` : "the step script";
+        const what =
+          i >= 0 ? `step ${i + 1 - first.length}/${steps.length} "${journaled[i].describe}"` : "the step script";
         throw new HostError(
           target(c),
           `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before, !journal)}`,

@@ -71,7 +71,7 @@ const defined = <T extends object>(o: T) =>
 const parsed = new Map<string, { stamp: string; config: SSHConfig }>();
 
 /** The file parsed once per version of it: check, diff and create each resolve every resource's connection. */
-export function parseSshConfig(file: string): SSHConfig {
+function parseSshConfig(file: string): SSHConfig {
   const st = statSync(file);
   const stamp = `${st.mtimeMs} ${st.size} ${st.ino}`;
   const hit = parsed.get(file);

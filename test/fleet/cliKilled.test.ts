@@ -54,13 +54,14 @@ const alive = (pid: number) => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const STACK = "e2e-fleet-cli-killed";
 const TUNING = { defaultQdisc: { qdisc: CURRENT_QDISC }, udevRules: [fleetRule("a"), fleetRule("b")] };
 
 beforeAll(async () => {
   fleet = await startFleet(2);
   // A lock left by a test run killed with its CLI would refuse the stack's removal.
-  await new CliStack("e2e-fleet-cli-killed").run(["cancel", "--yes"]).catch(() => {});
-  stack = await fleetStack("e2e-fleet-cli-killed", fleet, TUNING);
+  await new CliStack(STACK).run(["cancel", "--yes"]).catch(() => {});
+  stack = await fleetStack(STACK, fleet, TUNING);
 }, 120_000);
 
 /** Starts bin/pulumi with these arguments on the stack; `cli()` finds the CLI it started. */

@@ -1,0 +1,76 @@
+// Loaded first by both plugins (the provider requires it; the language host preloads it into the
+// program with `node --require`). It takes SDK costs that a hosttune run does not need off a fleet
+// run's critical path (both plugins' starts and the program's registrations are on it):
+// - TypeScript (about half a second of CPU at start) and npm's Arborist (about a third) load on
+//   first use: the SDK's runtime loads them for serializing closures, which neither a provider
+//   plugin nor hosttune's program does. A program that does serialize a function still gets them.
+// - The SDK's debug messages (three gRPC calls to the engine per resource, sent one after another)
+//   are dropped unless the CLI shows or logs them (`--debug`, `-v`, ...: bin/pulumi then sets
+//   HOSTTUNE_SDK_DEBUG).
+// - The stack the SDK takes for each promise, formatted through source maps, is taken only when
+//   PULUMI_DEBUG_PROMISE_LEAKS asks for it (the only reader).
+// Installed beside the plugins by scripts/toolchain.sh.
+"use strict";
+const { Module, createRequire } = require("node:module");
+const path = require("node:path");
+
+// `esModule`: the SDK imports it with `__importStar`, which would copy (and so load) every export
+// unless told it is an ES module.
+function lazy(file, esModule) {
+  let real;
+  const load = () => {
+    if (!real) {
+      delete require.cache[file];
+      real = require(file);
+    }
+    return real;
+  };
+  const m = new Module(file);
+  m.filename = file;
+  m.loaded = true;
+  m.exports = new Proxy(
+    {},
+    {
+      get: (_, k) => (esModule && k === "__esModule" ? true : load()[k]),
+      has: (_, k) => k in load(),
+      ownKeys: () => Reflect.ownKeys(load()),
+      getOwnPropertyDescriptor: (_, k) => Object.getOwnPropertyDescriptor(load(), k),
+    },
+  );
+  require.cache[file] = m;
+}
+
+// Changes to an SDK module's exports, made as it loads. The SDK reads them as properties of the
+// module's exports object at each call, so a replaced function is the one called.
+function onLoad(patches) {
+  const loadJs = Module._extensions[".js"];
+  Module._extensions[".js"] = function (module, filename) {
+    loadJs.call(this, module, filename);
+    patches[filename]?.(module.exports);
+  };
+}
+
+// The SDK of the program's project (plugins start in its folder); none: the caller says so.
+try {
+  const sdk = path.dirname(createRequire(path.join(process.cwd(), "noop.js")).resolve("@pulumi/pulumi/package.json"));
+  lazy(path.join(sdk, "typescript-shim.js"), false);
+  lazy(createRequire(path.join(sdk, "runtime", "closure", "codePaths.js")).resolve("@npmcli/arborist"), true);
+  onLoad({
+    [path.join(sdk, "log", "index.js")]: (log) => {
+      if (!process.env.HOSTTUNE_SDK_DEBUG) log.debug = () => Promise.resolve();
+    },
+    [path.join(sdk, "runtime", "debuggable.js")]: (debuggable) => {
+      if (debuggable.debugPromiseLeaks) return;
+      const withStack = debuggable.debuggablePromise;
+      debuggable.debuggablePromise = (p, ctx) => {
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 0;
+        try {
+          return withStack(p, ctx);
+        } finally {
+          Error.stackTraceLimit = limit;
+        }
+      };
+    },
+  });
+} catch {}

@@ -15,8 +15,9 @@ const { Module, createRequire } = require("node:module");
 const path = require("node:path");
 
 // `esModule`: the SDK imports it with `__importStar`, which would copy (and so load) every export
-// unless told it is an ES module.
-function lazy(file, esModule) {
+// unless told it is an ES module. `functions`: exports the SDK reads as it loads (to re-export
+// them), given as stand-ins that load the module when called.
+function lazy(file, esModule, functions = []) {
   let real;
   const load = () => {
     if (!real) {
@@ -31,7 +32,8 @@ function lazy(file, esModule) {
   m.exports = new Proxy(
     {},
     {
-      get: (_, k) => (esModule && k === "__esModule" ? true : load()[k]),
+      get: (_, k) =>
+        esModule && k === "__esModule" ? true : functions.includes(k) ? (...args) => load()[k](...args) : load()[k],
       has: (_, k) => k in load(),
       ownKeys: () => Reflect.ownKeys(load()),
       getOwnPropertyDescriptor: (_, k) => Object.getOwnPropertyDescriptor(load(), k),
@@ -55,6 +57,12 @@ try {
   const sdk = path.dirname(createRequire(path.join(process.cwd(), "noop.js")).resolve("@pulumi/pulumi/package.json"));
   lazy(path.join(sdk, "typescript-shim.js"), false);
   lazy(createRequire(path.join(sdk, "runtime", "closure", "codePaths.js")).resolve("@npmcli/arborist"), true);
+  lazy(path.join(sdk, "runtime", "closure", "serializeClosure.js"), true, [
+    "serializeFunction",
+    "serializeFunctionAsync",
+  ]);
+  lazy(path.join(sdk, "runtime", "closure", "codePaths.js"), true, ["computeCodePaths"]);
+  lazy(path.join(sdk, "automation", "index.js"), true);
   onLoad({
     [path.join(sdk, "log", "index.js")]: (log) => {
       if (!process.env.HOSTTUNE_SDK_DEBUG) log.debug = () => Promise.resolve();

@@ -7,16 +7,21 @@ import { expect, it } from "vitest";
 const REPO = join(__dirname, "..", "..");
 
 /** What a node process with the preload sees of the SDK, run in the project's folder. */
-function sdkSeen(env: Record<string, string> = {}): { typescript: boolean; debugSends: boolean; stackFrames: number } {
+function sdkSeen(env: Record<string, string> = {}): Record<string, unknown> {
   const probe = `
     const pulumi = require("@pulumi/pulumi");
-    const typescript = Object.keys(require.cache).some((f) => /node_modules\\/typescript\\//.test(f));
+    const loaded = (re) => Object.keys(require.cache).some((f) => re.test(f));
+    const typescript = loaded(/node_modules\\/typescript\\//);
+    const closures = loaded(/runtime\\/closure\\/createClosure\\.js$|node_modules\\/fdir\\//);
+    const automation = loaded(/@pulumi\\/pulumi\\/automation\\/localWorkspace\\.js$/);
     const log = require("@pulumi/pulumi/log");
     const { debuggablePromise } = require("@pulumi/pulumi/runtime/debuggable");
     const p = Promise.resolve();
     debuggablePromise(p, "probe");
     console.log(JSON.stringify({
       typescript,
+      closures,
+      automation,
       debugSends: /getEngine/.test(String(log.debug)),
       stackFrames: p._debugStackTrace.split("\\n").filter((l) => /^\\s+at /.test(l)).length,
     }));`;
@@ -27,8 +32,30 @@ function sdkSeen(env: Record<string, string> = {}): { typescript: boolean; debug
   return JSON.parse(out.toString());
 }
 
-it("the SDK loads without TypeScript, sends no debug messages and takes no stack per promise", () => {
-  expect(sdkSeen()).toEqual({ typescript: false, debugSends: false, stackFrames: 0 });
+it("the SDK loads without TypeScript, closure serialization or the Automation API, sends no debug messages and takes no stack per promise", () => {
+  expect(sdkSeen()).toEqual({
+    typescript: false,
+    closures: false,
+    automation: false,
+    debugSends: false,
+    stackFrames: 0,
+  });
+});
+
+it("what loads on first use works when used: a closure serialized, the Automation API", async () => {
+  const probe = `
+    const pulumi = require("@pulumi/pulumi");
+    const n = 41;
+    pulumi.runtime.serializeFunction(() => n + 1).then((f) => {
+      const m = { exports: {} };
+      new Function("exports", "require", f.text)(m.exports, require);
+      const add = m.exports[f.exportName]();
+      console.log(JSON.stringify({ serialized: add, workspace: typeof pulumi.automation.LocalWorkspace.create }));
+    });`;
+  const out = execFileSync(process.execPath, ["--require", join(REPO, "scripts", "sdk-preload.js"), "-e", probe], {
+    cwd: REPO,
+  });
+  expect(JSON.parse(out.toString())).toEqual({ serialized: 42, workspace: "function" });
 });
 
 it("debug messages when bin/pulumi asks (HOSTTUNE_SDK_DEBUG), stacks when PULUMI_DEBUG_PROMISE_LEAKS does", () => {

@@ -11,13 +11,16 @@
 //   --toxiproxy <server>; or: node dist/bench/fleet.js <outDir> --from-log <its output>
 import { spawn } from "node:child_process";
 import { request } from "node:http";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { hostname } from "node:os";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { UDEV_RELOAD } from "../providers/core/files";
 import { ROOT } from "./env";
 import { type SshdFleet, startSshdFleet } from "./sshdFleet";
 import { plotFleet } from "./plot";
+
+const { clearStaleLocks } = require(join(ROOT, "scripts", "stale-locks.js")) as {
+  clearStaleLocks: (dir: string, project: string, stack: string) => unknown[];
+};
 
 interface Run {
   contender: string;
@@ -121,28 +124,10 @@ interface Target {
   hostKey: string;
 }
 
-/** Removes the locks on the bench's own stack left by a run of this machine that was killed (its pid gone). */
-function clearStaleLocks(stack: string): void {
-  const dir = join(STACK_STATE, ".pulumi", "locks", "organization", "hosttune", stack);
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === "EPERM";
-    }
-  };
-  for (const f of existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".json")) : []) {
-    const lock = JSON.parse(readFileSync(join(dir, f), "utf8")) as { pid: number; hostname: string };
-    // With the attributes file the backend keeps beside it.
-    if (lock.hostname === hostname() && !alive(lock.pid))
-      for (const g of [f, `${f}.attrs`]) rmSync(join(dir, g), { force: true });
-  }
-}
-
 async function hosttuneStack(fleet: SshdFleet, targets: Target[], qdisc: string, latency: number) {
   const stack = `bench-${targets.length}-${latency}ms`;
-  clearStaleLocks(stack);
+  // A bench run killed mid-way leaves its lock on the stack.
+  clearStaleLocks(STACK_STATE, "hosttune", stack);
   await pulumi(stack, ["stack", "rm", "--yes", "--force"]);
   await mustPulumi(stack, ["stack", "init"]);
   const config = {

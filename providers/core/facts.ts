@@ -117,16 +117,21 @@ const OPEN_MS = 1000;
  * Runs facts on the host and returns them parsed. Reads of one host that arrive together share
  * one script on one channel: a refresh reads every resource of a host at once, and one shell per
  * host rather than one per resource is most of what separates a fleet's preview from a plain ssh
- * loop. A batch forms while the host's connection comes up, then until reads stop arriving.
+ * loop. A batch forms while the host's connection comes up, then until reads stop arriving
+ * (`quietMs`; 0: those of the same turn of the event loop, as reads that waited on one promise).
  */
-export function readFacts(c: Connection, facts: FactSources): Promise<ExecResult & { facts: Facts }> {
+export function readFacts(
+  c: Connection,
+  facts: FactSources,
+  quietMs = QUIET_MS,
+): Promise<ExecResult & { facts: Facts }> {
   const key = poolKey(c);
   return new Promise((resolve, reject) => {
     let queue = pending.get(key);
     if (!queue) {
       pending.set(key, (queue = []));
       void connected(c)
-        .then(() => quiet(queue!))
+        .then(() => quiet(queue!, quietMs))
         .then(() => {
           pending.delete(key);
           return flush(c, queue!);
@@ -136,15 +141,15 @@ export function readFacts(c: Connection, facts: FactSources): Promise<ExecResult
   });
 }
 
-/** Resolves once the queue has not grown for QUIET_MS, or OPEN_MS after it is called. */
-function quiet(queue: unknown[]): Promise<void> {
+/** Resolves once the queue has not grown for `ms`, or OPEN_MS after it is called. */
+function quiet(queue: unknown[], ms: number): Promise<void> {
   const until = Date.now() + OPEN_MS;
   return new Promise((resolve) => {
     let seen = -1;
     const check = () => {
-      if (queue.length === seen || Date.now() >= until) return resolve();
+      if (ms === 0 || queue.length === seen || Date.now() >= until) return resolve();
       seen = queue.length;
-      setTimeout(check, QUIET_MS);
+      setTimeout(check, ms);
     };
     setImmediate(check);
   });

@@ -110,11 +110,18 @@ export class SpecProvider implements dynamic.ResourceProvider {
     return { changes: drift.length > 0 };
   }
 
-  /** One round trip: the kind's facts (and this resource's journal, if any) parsed. */
-  private async probe(c: Connection, d: unknown): Promise<{ observed: unknown; journal: Journal | null }> {
+  /**
+   * One round trip: the kind's facts (and this resource's journal, if any) parsed. `quietMs` as
+   * for readFacts: under the host lock, the probes that waited for it go together at once.
+   */
+  private async probe(
+    c: Connection,
+    d: unknown,
+    quietMs?: number,
+  ): Promise<{ observed: unknown; journal: Journal | null }> {
     const { kind } = this.spec;
     const id = this.spec.id(d);
-    const r = await readFacts(c, { ...this.spec.facts(d), [JOURNAL_FACT]: journalFact(kind, id) });
+    const r = await readFacts(c, { ...this.spec.facts(d), [JOURNAL_FACT]: journalFact(kind, id) }, quietMs);
     if (r.code !== 0)
       throw new HostError(target(c), `${kind} ${id}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`);
     return { observed: this.observation(c, d, r.facts), journal: readJournal(r.facts, kind, id) };
@@ -153,7 +160,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       const { kind } = this.spec;
       const id = this.spec.id(d);
       const where = `${kind} ${id}`;
-      const { observed: before, journal } = await this.probe(c, d);
+      const { observed: before, journal } = await this.probe(c, d, 0);
       const recorded = journal?.recorded ?? stateRecorded ?? before;
       const steps = this.spec.plan(target_(before, recorded), before, d);
       if (steps.length === 0) {

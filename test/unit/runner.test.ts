@@ -201,6 +201,22 @@ describe("runner: changes to one host (real sshd)", { timeout: 120_000 }, () => 
     for (const i of [1, 2, 3, 4]) expect(readFileSync(join(dir, `f${i}`), "utf8")).toBe(`${i}\n`);
     expect(most).toBe(0);
   });
+
+  // Under the lock a probe goes at once (no wait for more reads to join, as a refresh's do), and
+  // those that waited for the lock together still share one session.
+  it("changes that wait for the host's lock together probe it in one session", async () => {
+    const p = new SpecProvider(toy);
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-probes-"));
+    const before = suite.sshd.sessions();
+    await Promise.all(
+      [1, 2, 3, 4].map((i) =>
+        p.create({ connection: suite.sshd.connection, desired: { path: join(dir, `f${i}`), content: `${i}\n` } }),
+      ),
+    );
+    // The lock, one probe for the four, and each one's steps with its verify read.
+    expect(suite.sshd.sessions() - before).toBe(1 + 1 + 4);
+    for (const i of [1, 2, 3, 4]) expect(readFileSync(join(dir, `f${i}`), "utf8")).toBe(`${i}\n`);
+  });
 });
 
 describe("runner: a change's measured effect (real sshd)", { timeout: 120_000 }, () => {

@@ -5,16 +5,17 @@
 "use strict";
 const net = require("node:net");
 
-/** Calls `stop` once the engine at `address` ("host:port") is gone. */
+/** Calls `stop` once the engine at `address` ("host:port"; none: the parent alone) is gone. */
 module.exports = function lifeline(address, stop) {
   const parent = process.ppid;
   const colon = address.lastIndexOf(":");
   const [host, port] = [address.slice(0, colon), Number(address.slice(colon + 1))];
   const check = () => {
     if (process.ppid !== parent) return stop();
+    if (!host || !port) return;
     const s = net.connect({ host, port }, () => s.destroy());
     // Refused: nothing listens there any more. A slow answer on a busy machine is not an answer.
     s.on("error", (e) => e.code === "ECONNREFUSED" && stop());
   };
-  if (host && port) setInterval(check, 1000).unref();
+  setInterval(check, 1000).unref();
 };

@@ -1,6 +1,7 @@
 // Warnings shown with the run's diagnostics (as `pulumi.log.warn` does in a program), sent from
-// the dynamic provider's process: the engine starts it with its own address as the first
-// argument, and the SDK's logger is not wired up there. Anywhere else (a unit test): stderr.
+// the dynamic provider's process, where the SDK's logger is not wired up: the plugin
+// (scripts/pulumi-resource-pulumi-nodejs) keeps the engine's address, given as its first argument
+// or, attached, by the engine's Attach. Anywhere else (a unit test): stderr.
 import { createRequire } from "node:module";
 
 interface LogRequest {
@@ -19,7 +20,7 @@ let engine: Engine | null | undefined;
 const said = new Set<string>();
 
 function connect(): Engine | null {
-  const address = /dynamic-provider[\\/]index\.js$/.test(process.argv[1] ?? "") ? process.argv[2] : undefined;
+  const address = (globalThis as Record<symbol, string | undefined>)[Symbol.for("hosttune.engineAddress")];
   if (!address) return null;
   const grpc = sdk("@grpc/grpc-js");
   const { EngineClient } = sdk("./proto/engine_grpc_pb.js");

@@ -1,6 +1,6 @@
 // A CLI that dies mid-run (killed, out of memory, its terminal gone) leaves none of its plugins
-// behind: the language host, the program it runs and the dynamic-provider plugins exit once the
-// engine that started them is gone (before, they lived on for as long as an hour). And nothing is
+// behind: the language host, the program it runs and the dynamic-provider plugin exit once the
+// engine is gone (before, they lived on for as long as an hour). And nothing is
 // lost: bin/pulumi saves the state at the end of a run only, and the hosts keep their originals;
 // the next command removes the lock the killed run left on the stack.
 import { execFileSync, spawn } from "node:child_process";
@@ -71,7 +71,8 @@ function startPulumi(args: string[]) {
     stdio: "ignore",
   });
   const exited = new Promise((r) => (wrapper.exitCode === null ? wrapper.on("exit", r) : r(undefined)));
-  return { wrapper, exited, cli: () => processes().find((p) => p.ppid === wrapper.pid) };
+  const cli = () => processes().find((p) => p.ppid === wrapper.pid && !/pulumi-resource-pulumi-nodejs/.test(p.args));
+  return { wrapper, exited, cli };
 }
 
 afterAll(async () => {
@@ -84,14 +85,16 @@ it(
   { timeout: 240_000 },
   async () => {
     const { wrapper, exited } = startPulumi(["preview"]);
-    // Wait for the engine to have its plugins running (the refresh's provider at the least).
+    // Wait for the engine to have its plugins running: the language host, and the provider
+    // plugin (started by bin/pulumi for the engine to attach to).
     let cli: Proc | undefined;
     let plugins: Proc[] = [];
     for (const end = Date.now() + 120_000; Date.now() < end; await sleep(100)) {
       const all = processes();
-      cli = all.find((p) => p.ppid === wrapper.pid);
-      plugins = cli ? descendants(all, cli.pid) : [];
-      if (plugins.some((p) => /pulumi-resource-pulumi-nodejs/.test(p.args))) break;
+      cli = all.find((p) => p.ppid === wrapper.pid && !/pulumi-resource-pulumi-nodejs/.test(p.args));
+      plugins = descendants(all, wrapper.pid).filter((p) => p.pid !== cli?.pid);
+      const args = plugins.map((p) => p.args).join("\n");
+      if (cli && /pulumi-resource-pulumi-nodejs/.test(args) && /pulumi-language-nodejs/.test(args)) break;
     }
     expect(plugins.map((p) => p.args).join("\n")).toMatch(/pulumi-resource-pulumi-nodejs/);
     expect(plugins.map((p) => p.args).join("\n")).toMatch(/pulumi-language-nodejs/);
@@ -102,6 +105,26 @@ it(
     for (const p of left) process.kill(p.pid, "SIGKILL");
     expect(left.map((p) => p.args)).toEqual([]);
     await exited;
+  },
+);
+
+it(
+  "bin/pulumi killed mid-preview: the provider plugin it started for the engine exits",
+  { timeout: 240_000 },
+  async () => {
+    const { wrapper, exited } = startPulumi(["preview"]);
+    let provider: Proc | undefined;
+    for (const end = Date.now() + 120_000; Date.now() < end && !provider; await sleep(100))
+      provider = processes().find((p) => p.ppid === wrapper.pid && /pulumi-resource-pulumi-nodejs/.test(p.args));
+    expect(provider).toBeDefined();
+    const cli = processes().find((p) => p.ppid === wrapper.pid && p.pid !== provider!.pid);
+    wrapper.kill("SIGKILL");
+    await exited;
+    for (const end = Date.now() + 15_000; Date.now() < end && alive(provider!.pid);) await sleep(200);
+    const left = alive(provider!.pid);
+    // The CLI, left without its parent, is not this test's subject.
+    for (const p of [provider!, ...(cli ? [cli] : [])]) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
+    expect(left).toBe(false);
   },
 );
 

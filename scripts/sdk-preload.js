@@ -1,9 +1,10 @@
 // Loaded first by both plugins (the provider requires it; the language host preloads it into the
 // program with `node --require`). It takes SDK costs that a hosttune run does not need off a fleet
 // run's critical path (both plugins' starts and the program's registrations are on it):
-// - TypeScript (about half a second of CPU at start) and npm's Arborist (about a third) load on
-//   first use: the SDK's runtime loads them for serializing closures, which neither a provider
-//   plugin nor hosttune's program does. A program that does serialize a function still gets them.
+// - TypeScript (about half a second of CPU at start), npm's Arborist (about a third), the rest of
+//   the SDK's closure serialization and its Automation API load on first use: neither a provider
+//   plugin nor hosttune's program serializes a closure or drives the CLI. A program that does
+//   still gets them.
 // - The SDK's debug messages (three gRPC calls to the engine per resource, sent one after another)
 //   are dropped unless the CLI shows or logs them (`--debug`, `-v`, ...: bin/pulumi then sets
 //   HOSTTUNE_SDK_DEBUG).

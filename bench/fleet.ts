@@ -402,6 +402,7 @@ async function main() {
 }
 
 async function report(results: Run[]) {
+  mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "fleet.json"), JSON.stringify({ date: new Date().toISOString(), results }, null, 1));
   printTable(results);
   writeFileSync(join(outDir, "fleet.svg"), await plotFleet(results));

@@ -5,9 +5,12 @@
 "use strict";
 const net = require("node:net");
 
-/** Calls `stop` once the engine at `address` ("host:port"; none: the parent alone) is gone. */
-module.exports = function lifeline(address, stop) {
-  const parent = process.ppid;
+/**
+ * Calls `stop` once the engine at `address` ("host:port"; none: the parent alone) is gone, or
+ * `parent` is no longer ours. Given by the starter, `parent` holds even if the starter died before
+ * this ran (we would already have another parent).
+ */
+module.exports = function lifeline(address, stop, parent = process.ppid) {
   const colon = address.lastIndexOf(":");
   const [host, port] = [address.slice(0, colon), Number(address.slice(colon + 1))];
   const check = () => {

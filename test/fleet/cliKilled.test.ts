@@ -55,6 +55,13 @@ const alive = (pid: number) => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `done` every `stepMs` until it holds or `ms` have passed. */
+async function waitUntil(done: () => unknown, ms: number, stepMs = 100): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end && !done();) await sleep(stepMs);
+}
+
+const PROVIDER = /pulumi-resource-pulumi-nodejs/;
+
 const STACK = "e2e-fleet-cli-killed";
 const TUNING = { defaultQdisc: { qdisc: CURRENT_QDISC }, udevRules: [fleetRule("a"), fleetRule("b")] };
 
@@ -63,7 +70,10 @@ beforeAll(async () => {
   stack = await fleetStack(STACK, fleet, TUNING);
 }, 120_000);
 
-/** Starts bin/pulumi with these arguments on the stack; `cli()` finds the CLI it started. */
+/**
+ * Starts bin/pulumi with these arguments on the stack; `children()` finds the CLI and the provider
+ * plugin it started, and every process under it.
+ */
 function startPulumi(args: string[]) {
   const wrapper = spawn(join(REPO, "bin", "pulumi"), [...args, "--stack", stack.name, "--non-interactive"], {
     cwd: REPO,
@@ -71,8 +81,16 @@ function startPulumi(args: string[]) {
     stdio: "ignore",
   });
   const exited = new Promise((r) => (wrapper.exitCode === null ? wrapper.on("exit", r) : r(undefined)));
-  const cli = () => processes().find((p) => p.ppid === wrapper.pid && !/pulumi-resource-pulumi-nodejs/.test(p.args));
-  return { wrapper, exited, cli };
+  const children = () => {
+    const all = processes();
+    const own = all.filter((p) => p.ppid === wrapper.pid);
+    return {
+      cli: own.find((p) => !PROVIDER.test(p.args)),
+      provider: own.find((p) => PROVIDER.test(p.args)),
+      all: descendants(all, wrapper.pid),
+    };
+  };
+  return { wrapper, exited, children };
 }
 
 afterAll(async () => {
@@ -84,23 +102,23 @@ it(
   "the CLI killed mid-preview: its language host, program and provider plugins exit",
   { timeout: 240_000 },
   async () => {
-    const { wrapper, exited } = startPulumi(["preview"]);
+    const { exited, children } = startPulumi(["preview"]);
     // Wait for the engine to have its plugins running: the language host, and the provider
     // plugin (started by bin/pulumi for the engine to attach to).
     let cli: Proc | undefined;
     let plugins: Proc[] = [];
-    for (const end = Date.now() + 120_000; Date.now() < end; await sleep(100)) {
-      const all = processes();
-      cli = all.find((p) => p.ppid === wrapper.pid && !/pulumi-resource-pulumi-nodejs/.test(p.args));
-      plugins = descendants(all, wrapper.pid).filter((p) => p.pid !== cli?.pid);
+    await waitUntil(() => {
+      const now = children();
+      cli = now.cli;
+      plugins = now.all.filter((p) => p.pid !== cli?.pid);
       const args = plugins.map((p) => p.args).join("\n");
-      if (cli && /pulumi-resource-pulumi-nodejs/.test(args) && /pulumi-language-nodejs/.test(args)) break;
-    }
-    expect(plugins.map((p) => p.args).join("\n")).toMatch(/pulumi-resource-pulumi-nodejs/);
+      return cli && PROVIDER.test(args) && /pulumi-language-nodejs/.test(args);
+    }, 120_000);
+    expect(plugins.map((p) => p.args).join("\n")).toMatch(PROVIDER);
     expect(plugins.map((p) => p.args).join("\n")).toMatch(/pulumi-language-nodejs/);
     // The engine dies without a word to its plugins.
     process.kill(cli!.pid, "SIGKILL");
-    for (const end = Date.now() + 15_000; Date.now() < end && plugins.some((p) => alive(p.pid));) await sleep(200);
+    await waitUntil(() => !plugins.some((p) => alive(p.pid)), 15_000, 200);
     const left = plugins.filter((p) => alive(p.pid));
     for (const p of left) process.kill(p.pid, "SIGKILL");
     expect(left.map((p) => p.args)).toEqual([]);
@@ -112,15 +130,14 @@ it(
   "bin/pulumi killed mid-preview: the provider plugin it started for the engine exits",
   { timeout: 240_000 },
   async () => {
-    const { wrapper, exited } = startPulumi(["preview"]);
+    const { wrapper, exited, children } = startPulumi(["preview"]);
     let provider: Proc | undefined;
-    for (const end = Date.now() + 120_000; Date.now() < end && !provider; await sleep(100))
-      provider = processes().find((p) => p.ppid === wrapper.pid && /pulumi-resource-pulumi-nodejs/.test(p.args));
+    let cli: Proc | undefined;
+    await waitUntil(() => ({ provider, cli } = children()).provider, 120_000);
     expect(provider).toBeDefined();
-    const cli = processes().find((p) => p.ppid === wrapper.pid && p.pid !== provider!.pid);
     wrapper.kill("SIGKILL");
     await exited;
-    for (const end = Date.now() + 15_000; Date.now() < end && alive(provider!.pid);) await sleep(200);
+    await waitUntil(() => !alive(provider!.pid), 15_000, 200);
     const left = alive(provider!.pid);
     // The CLI, left without its parent, is not this test's subject.
     for (const p of [provider!, ...(cli ? [cli] : [])]) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
@@ -153,11 +170,11 @@ it(
       readFileSync(ruleFile(done, c.fileName), "utf8") === c.content &&
       existsSync(journal) &&
       readdirSync(journal).length;
-    for (const end = Date.now() + 120_000; Date.now() < end && !changed();) await sleep(100);
+    await waitUntil(changed, 120_000);
     expect(readFileSync(ruleFile(done, c.fileName), "utf8")).toBe(c.content);
     // Past that change's end in the engine: a checkpoint, had there been one, would hold it.
     await sleep(3000);
-    process.kill(run.cli()!.pid, "SIGKILL");
+    process.kill(run.children().cli!.pid, "SIGKILL");
     await run.exited;
     lock.stdin!.end();
 

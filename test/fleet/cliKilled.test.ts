@@ -61,6 +61,9 @@ async function waitUntil(done: () => unknown, ms: number, stepMs = 100): Promise
 }
 
 const PROVIDER = /pulumi-resource-pulumi-nodejs/;
+const LANGUAGE_HOST = /pulumi-language-nodejs/;
+const PROGRAM = /@pulumi\/pulumi\/cmd\/run/;
+const isPlugin = (p: Proc) => PROVIDER.test(p.args) || LANGUAGE_HOST.test(p.args);
 
 const STACK = "e2e-fleet-cli-killed";
 const TUNING = { defaultQdisc: { qdisc: CURRENT_QDISC }, udevRules: [fleetRule("a"), fleetRule("b")] };
@@ -71,8 +74,8 @@ beforeAll(async () => {
 }, 120_000);
 
 /**
- * Starts bin/pulumi with these arguments on the stack; `children()` finds the CLI and the provider
- * plugin it started, and every process under it.
+ * Starts bin/pulumi with these arguments on the stack; `children()` finds the CLI and the plugins
+ * it started (the provider, the language host), and every process under it.
  */
 function startPulumi(args: string[]) {
   const wrapper = spawn(join(REPO, "bin", "pulumi"), [...args, "--stack", stack.name, "--non-interactive"], {
@@ -85,8 +88,9 @@ function startPulumi(args: string[]) {
     const all = processes();
     const own = all.filter((p) => p.ppid === wrapper.pid);
     return {
-      cli: own.find((p) => !PROVIDER.test(p.args)),
+      cli: own.find((p) => !isPlugin(p)),
       provider: own.find((p) => PROVIDER.test(p.args)),
+      languageHost: own.find((p) => LANGUAGE_HOST.test(p.args)),
       all: descendants(all, wrapper.pid),
     };
   };
@@ -103,19 +107,20 @@ it(
   { timeout: 240_000 },
   async () => {
     const { exited, children } = startPulumi(["preview"]);
-    // Wait for the engine to have its plugins running: the language host, and the provider
-    // plugin (started by bin/pulumi for the engine to attach to).
+    // Wait for the engine to have its plugins running: the language host and the provider plugin
+    // (started by bin/pulumi for the engine to attach to).
     let cli: Proc | undefined;
     let plugins: Proc[] = [];
+    let all: Proc[] = [];
     await waitUntil(() => {
-      const now = children();
-      cli = now.cli;
-      plugins = now.all.filter((p) => p.pid !== cli?.pid);
+      ({ cli, all } = children());
+      plugins = all.filter((p) => p.pid !== cli?.pid);
       const args = plugins.map((p) => p.args).join("\n");
-      return cli && PROVIDER.test(args) && /pulumi-language-nodejs/.test(args);
+      return cli && PROVIDER.test(args) && LANGUAGE_HOST.test(args);
     }, 120_000);
-    expect(plugins.map((p) => p.args).join("\n")).toMatch(PROVIDER);
-    expect(plugins.map((p) => p.args).join("\n")).toMatch(/pulumi-language-nodejs/);
+    for (const what of [PROVIDER, LANGUAGE_HOST]) expect(plugins.map((p) => p.args).join("\n")).toMatch(what);
+    // The engine attached to both plugins: it started none of its own.
+    expect(descendants(all, cli!.pid).filter(isPlugin)).toEqual([]);
     // The engine dies without a word to its plugins.
     process.kill(cli!.pid, "SIGKILL");
     await waitUntil(() => !plugins.some((p) => alive(p.pid)), 15_000, 200);
@@ -127,23 +132,51 @@ it(
 );
 
 it(
-  "bin/pulumi killed mid-preview: the provider plugin it started for the engine exits",
-  { timeout: 240_000 },
+  "bin/pulumi killed as it starts the plugins, or mid-up: the plugins it started for the engine exit, " +
+    "and the language host's program with them",
+  { timeout: 300_000 },
   async () => {
-    const { wrapper, exited, children } = startPulumi(["preview"]);
-    let provider: Proc | undefined;
-    let cli: Proc | undefined;
-    await waitUntil(() => ({ provider, cli } = children()).provider, 120_000);
-    expect(provider).toBeDefined();
-    wrapper.kill("SIGKILL");
-    await exited;
-    await waitUntil(() => !alive(provider!.pid), 15_000, 200);
-    const left = alive(provider!.pid);
-    // The CLI, left without its parent, is not this test's subject.
-    for (const p of [provider!, ...(cli ? [cli] : [])]) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
-    expect(left).toBe(false);
+    // Started, and killed once both plugins are up.
+    let run = startPulumi(["preview"]);
+    let now = run.children();
+    await waitUntil(() => (now = run.children()).provider && now.languageHost, 120_000);
+    await killedLeavesNothing(run, now, "plugins started");
+
+    // An up whose change waits for both hosts' locks (held from outside): its program is running.
+    await stack.setAllConfig(fleetStackConfig(fleet, { ...TUNING, udevRules: [...TUNING.udevRules, fleetRule("k")] }));
+    const locks = fleet.hosts.map((h) =>
+      onHost(fleet, h, "mkdir -p /run/hosttune && exec 9>>/run/hosttune/host.lock && flock 9 && echo held && cat"),
+    );
+    await Promise.all(locks.map((l) => new Promise((r) => l.stdout!.once("data", r))));
+    run = startPulumi(["up", "--yes", "--skip-preview"]);
+    await waitUntil(() => (now = run.children()).all.some((p) => PROGRAM.test(p.args)) && now.provider, 120_000);
+    await killedLeavesNothing(run, now, "program running");
+    for (const l of locks) l.stdin!.end();
+    await stack.setAllConfig(fleetStackConfig(fleet, TUNING));
   },
 );
+
+/** Kills bin/pulumi; the plugins it started, and what they ran, are gone within 15 s. */
+async function killedLeavesNothing(
+  run: ReturnType<typeof startPulumi>,
+  now: ReturnType<typeof run.children>,
+  when: string,
+) {
+  const ours = [now.provider, now.languageHost].flatMap((p) => (p ? [p, ...descendants(now.all, p.pid)] : []));
+  expect(ours.map((p) => p.args).join("\n"), when).toMatch(PROVIDER);
+  expect(ours.map((p) => p.args).join("\n"), when).toMatch(LANGUAGE_HOST);
+  if (when === "program running") expect(ours.map((p) => p.args).join("\n"), when).toMatch(PROGRAM);
+  run.wrapper.kill("SIGKILL");
+  await run.exited;
+  await waitUntil(() => !ours.some((p) => alive(p.pid)), 15_000, 200);
+  const left = ours.filter((p) => alive(p.pid));
+  // The CLI, left without its parent, is not this test's subject.
+  for (const p of [...ours, ...(now.cli ? [now.cli] : [])]) if (alive(p.pid)) process.kill(p.pid, "SIGKILL");
+  expect(
+    left.map((p) => p.args),
+    when,
+  ).toEqual([]);
+}
 
 it(
   "the CLI killed mid-up, after a change reached a host: nothing of the run is saved, the next up adopts " +

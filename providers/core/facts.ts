@@ -21,9 +21,19 @@ export interface InShell {
 }
 export const inShell = (body: Raw): InShell => ({ inShell: body });
 /** A fact: a shell fragment run in a subshell of its own (it may `exit`), or an InShell one. */
-export type FactSource = Raw | InShell;
+export type FactSource = (Raw | InShell) & { readonly settled?: true };
 export type FactSources = Record<string, FactSource>;
 const isInShell = (f: FactSource): f is InShell => "inShell" in f;
+
+/**
+ * A fact whose success, for the same script on the same host, holds for the rest of the run: a
+ * verdict on content (udev's on a rule), not a reading of what the host has now. It is read once
+ * per run: a change's probe under the host lock takes the refresh's verdict rather than checking
+ * again (the dearest read of a change). A failure is read again each time.
+ */
+export const settled = (f: Raw | InShell): FactSource => ({ ...f, settled: true });
+const verdicts = new Map<string, Fact>();
+const verdictKey = (host: string, f: FactSource) => `${host}\n${isInShell(f) ? f.inShell.text : `( ${f.text} )`}`;
 
 // Builtins that read a file exactly (a last line without its newline included): `ht_slurp F`
 // leaves it in $ht_s, `ht_cat F` prints it. Dash's `read` drops NUL bytes, which no text file
@@ -113,20 +123,34 @@ const BATCH_BYTES = 48 * 1024;
 const QUIET_MS = 50;
 const OPEN_MS = 1000;
 
+/** Runs a batch's script some other way than a session of its own; null: it cannot, run as usual. */
+export type Via = (c: Connection, script: Raw) => Promise<ExecResult | null>;
+
 /**
  * Runs facts on the host and returns them parsed. Reads of one host that arrive together share
  * one script on one channel: a refresh reads every resource of a host at once, and one shell per
  * host rather than one per resource is most of what separates a fleet's preview from a plain ssh
  * loop. A batch forms while the host's connection comes up, then until reads stop arriving
  * (`quietMs`; 0: those of the same turn of the event loop, as reads that waited on one promise).
+ * Reads `via` another way (the host lock's holder) batch apart from the others.
  */
 export function readFacts(
   c: Connection,
   facts: FactSources,
   quietMs = QUIET_MS,
+  via?: Via,
 ): Promise<ExecResult & { facts: Facts }> {
-  const key = poolKey(c);
-  return new Promise((resolve, reject) => {
+  const host = poolKey(c);
+  const key = via ? `${host} via` : host;
+  const known: Facts = {};
+  const toRead: FactSources = {};
+  for (const [name, f] of Object.entries(facts)) {
+    const verdict = f.settled && verdicts.get(verdictKey(host, f));
+    if (verdict) known[name] = verdict;
+    else toRead[name] = f;
+  }
+  if (!Object.keys(toRead).length) return Promise.resolve({ code: 0, stdout: "", stderr: "", facts: known });
+  return new Promise<ExecResult & { facts: Facts }>((resolve, reject) => {
     let queue = pending.get(key);
     if (!queue) {
       pending.set(key, (queue = []));
@@ -134,10 +158,14 @@ export function readFacts(
         .then(() => quiet(queue!, quietMs))
         .then(() => {
           pending.delete(key);
-          return flush(c, queue!);
+          return flush(c, queue!, via);
         });
     }
-    queue.push({ facts, resolve, reject });
+    queue.push({ facts: toRead, resolve, reject });
+  }).then((r) => {
+    for (const [name, f] of Object.entries(toRead))
+      if (f.settled && r.facts[name]?.rc === 0) verdicts.set(verdictKey(host, f), r.facts[name]);
+    return { ...r, facts: { ...r.facts, ...known } };
   });
 }
 
@@ -182,7 +210,7 @@ ${subshellFacts(entries)}
 fi`;
 }
 
-async function flush(c: Connection, batch: Pending[]): Promise<void> {
+async function flush(c: Connection, batch: Pending[], via?: Via): Promise<void> {
   const chunks: { items: Pending[]; facts: FactSources; bytes: number }[] = [];
   batch.forEach((p, i) => {
     const own = Object.fromEntries(Object.entries(p.facts).map(([n, f]) => [`${i}.${n}`, f]));
@@ -199,7 +227,8 @@ async function flush(c: Connection, batch: Pending[]): Promise<void> {
     chunks.map(async ({ items, facts }) => {
       try {
         // One resource's facts: in order (side by side would cost three more processes).
-        const r = await run(c, items.length > 1 ? concurrently(facts) : factScript(facts));
+        const script = items.length > 1 ? concurrently(facts) : factScript(facts);
+        const r = (via && (await via(c, script))) ?? (await run(c, script));
         const all = parseFacts(r.stdout);
         for (const p of items) {
           const i = batch.indexOf(p);

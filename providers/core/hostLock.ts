@@ -4,16 +4,26 @@
 // released by the kernel when the channel or the connection goes away (a crashed run never
 // leaves it behind). Other runs (another stack, another person) wait, and a wait that runs
 // out changes nothing and names the holder.
+import { randomBytes } from "node:crypto";
 import { hostname, userInfo } from "node:os";
 import { type Connection, target } from "./connection";
 import { JOURNAL_DIR } from "./journal";
-import { raw, sh } from "./quote";
-import { type Channel, HostError, openChannel, run, throwIfSudoRefused } from "./transport";
+import { type Raw, raw, sh } from "./quote";
+import {
+  type Channel,
+  CommandTimeout,
+  type ExecResult,
+  HostError,
+  openChannel,
+  run,
+  throwIfSudoRefused,
+} from "./transport";
 
 const DIR = "/run/hosttune";
 const LOCKED = "hosttune-locked";
 const HANDED_OVER = "hosttune-handed-over";
 const FORGOT = "hosttune-forgot";
+const READ = "hosttune-read";
 
 /**
  * The holder script: take the lock (or say who has it), then hold it until stdin closes. A
@@ -21,6 +31,9 @@ const FORGOT = "hosttune-forgot";
  * one: told `handover DIR` first, the holder leaves the lock with a detached child that keeps it
  * until that change settles (rolled back) or, confirmed, until the run writes DIR/released after
  * its verify. Should the run die: ten minutes after the confirm, an hour in all, at most.
+ * Told `read SECONDS BYTES TOKEN` and then that many bytes of a fact script, it runs the script
+ * under its deadline, without the lock's descriptor, and ends its output with the token and the
+ * script's exit code: the probe that plans a change costs no session of its own.
  */
 export function holdScript(owner: string, waitSeconds: number, dir = DIR) {
   const lock = `${dir}/host.lock`;
@@ -33,7 +46,12 @@ fi
 printf '%s\n' ${owner} > ${OWNER}
 echo ${LOCKED}
 keeper=
-while read -r cmd arg; do
+while read -r cmd arg bytes token; do
+  if [ "$cmd" = read ]; then
+    script=$(head -c "$bytes") && timeout -k 5 "$arg" sh -c "$script" 9>&- </dev/null 2>&1
+    printf '\n%s %s %s\n' ${READ} "$token" "$?"
+    continue
+  fi
   if [ "$cmd" = forget ]; then
     # A journal this run proved needless, removed without a session of its own: a plain name in
     # the journal folder, nothing else.
@@ -86,10 +104,14 @@ async function acquire(c: Connection, waitSeconds: number): Promise<Channel> {
   const ch = await openChannel(c, holdScript(owner(), waitSeconds));
   let out = "";
   return new Promise((resolve, reject) => {
-    ch.stdout.on("data", (b: Buffer) => {
+    // Read until locked: what the holder prints after that is the answer to what it is told.
+    const onData = (b: Buffer) => {
       out += b.toString();
-      if (out.includes(LOCKED)) resolve(ch);
-    });
+      if (!out.includes(LOCKED)) return;
+      ch.stdout.off("data", onData);
+      resolve(ch);
+    };
+    ch.stdout.on("data", onData);
     void ch.closed.then((code) => {
       const said = [out.trim(), ch.stderr().trim()].filter(Boolean).join("; ");
       try {
@@ -146,7 +168,7 @@ export async function handOverHostLock(c: Connection, tokenDir: string): Promise
   held.handedOver.push(tokenDir);
   // Acknowledged by the holder before the connection goes (it takes the holder with it). The
   // change is under way: a holder that does not answer leaves the window unlocked, no worse.
-  await tell(held, `handover ${tokenDir}`, HANDED_OVER, 60_000);
+  await tell(held, `handover ${tokenDir}\n`, HANDED_OVER, 60_000);
 }
 
 /**
@@ -155,33 +177,66 @@ export async function handOverHostLock(c: Connection, tokenDir: string): Promise
  * not answer: the caller removes it the usual way.
  */
 export async function forgetThroughHolder(c: Connection, journal: string): Promise<boolean> {
-  const held = locks().get(target(c));
-  if (!held || held.handedOver.length) return false;
-  return (await tell(held, `forget ${journal}`, FORGOT, 30_000)) === `${FORGOT} 0`;
+  const held = usableHolder(c);
+  if (!held) return false;
+  return (await tell(held, `forget ${journal}\n`, FORGOT, 30_000))?.said === `${FORGOT} 0`;
 }
 
-/** One line to the holder, in turn; its answer (the line starting with `answer`), or null. */
-function tell(held: Held, line: string, answer: string, timeoutMs: number): Promise<string | null> {
-  const told = held.told.then(async () => {
+/**
+ * Runs a fact script (it only reads) through the lock holder's channel, under the script's
+ * deadline; null when there is no holder to ask (the lock not held here, or handed over): the
+ * caller runs it in a session of its own. No answer by the deadline and a grace is a timeout.
+ */
+export async function readThroughHolder(c: Connection, script: Raw, timeoutMs = 300_000): Promise<ExecResult | null> {
+  const held = usableHolder(c);
+  if (!held) return null;
+  const seconds = Math.ceil(timeoutMs / 1000);
+  const body = Buffer.from(script.text, "utf8");
+  const token = randomBytes(8).toString("hex");
+  const told = Buffer.concat([Buffer.from(`read ${seconds} ${body.length} ${token}\n`), body]);
+  const r = await tell(held, told, `${READ} ${token} `, timeoutMs + 30_000);
+  if (!r) throw new CommandTimeout(target(c), seconds, false);
+  // The script's output ends with the newline the holder adds before its answer.
+  return { code: Number(r.said.split(" ")[2]), stdout: r.before.replace(/\n$/, ""), stderr: "" };
+}
+
+function usableHolder(c: Connection): Held | undefined {
+  const held = locks().get(target(c));
+  return held && !held.handedOver.length ? held : undefined;
+}
+
+/**
+ * Bytes to the holder, in turn; its answer (the line starting with `answer`) and what it printed
+ * before it, or null if it did not answer in time.
+ */
+function tell(
+  held: Held,
+  told: string | Buffer,
+  answer: string,
+  timeoutMs: number,
+): Promise<{ said: string; before: string } | null> {
+  const answered = held.told.then(async () => {
     const ch = await held.ready;
-    return new Promise<string | null>((resolve) => {
-      let out = "";
-      const done = (said: string | null) => {
+    return new Promise<{ said: string; before: string } | null>((resolve) => {
+      const out: Buffer[] = [];
+      const done = (r: { said: string; before: string } | null) => {
         clearTimeout(timer);
         ch.stdout.off("data", onData);
-        resolve(said);
+        resolve(r);
       };
       const onData = (b: Buffer) => {
-        out += b.toString();
-        const at = out.indexOf(answer);
-        const nl = out.indexOf("\n", at);
-        if (at >= 0 && nl >= 0) done(out.slice(at, nl));
+        out.push(b);
+        // Decoded whole: a chunk may end inside a multi-byte character.
+        const text = Buffer.concat(out).toString("utf8");
+        const at = text.indexOf(answer);
+        const nl = text.indexOf("\n", at);
+        if (at >= 0 && nl >= 0) done({ said: text.slice(at, nl), before: text.slice(0, at) });
       };
       const timer = setTimeout(() => done(null), timeoutMs);
       ch.stdout.on("data", onData);
-      ch.write(`${line}\n`);
+      ch.write(told);
     });
   });
-  held.told = told.catch(() => {});
-  return told.catch(() => null);
+  held.told = answered.catch(() => {});
+  return answered.catch(() => null);
 }

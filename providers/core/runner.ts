@@ -10,7 +10,7 @@ import type { AnySpec, Drift } from "./spec";
 import { applyScript, describeSteps, failedStep, hostMessage, type Step } from "./steps";
 import { applyConfirmed } from "./confirm";
 import { withCredentials } from "./credentials";
-import { forgetThroughHolder, withHostLock } from "./hostLock";
+import { forgetThroughHolder, readThroughHolder, withHostLock } from "./hostLock";
 import {
   JOURNAL_FACT,
   type Journal,
@@ -111,17 +111,18 @@ export class SpecProvider implements dynamic.ResourceProvider {
   }
 
   /**
-   * One round trip: the kind's facts (and this resource's journal, if any) parsed. `quietMs` as
-   * for readFacts: under the host lock, the probes that waited for it go together at once.
+   * One round trip: the kind's facts (and this resource's journal, if any) parsed. Under the host
+   * lock (`locked`), the probes that waited for it go together at once, through the lock's holder.
    */
   private async probe(
     c: Connection,
     d: unknown,
-    quietMs?: number,
+    locked = false,
   ): Promise<{ observed: unknown; journal: Journal | null }> {
     const { kind } = this.spec;
     const id = this.spec.id(d);
-    const r = await readFacts(c, { ...this.spec.facts(d), [JOURNAL_FACT]: journalFact(kind, id) }, quietMs);
+    const facts = { ...this.spec.facts(d), [JOURNAL_FACT]: journalFact(kind, id) };
+    const r = await (locked ? readFacts(c, facts, 0, readThroughHolder) : readFacts(c, facts));
     if (r.code !== 0)
       throw new HostError(target(c), `${kind} ${id}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`);
     return { observed: this.observation(c, d, r.facts), journal: readJournal(r.facts, kind, id) };
@@ -135,8 +136,8 @@ export class SpecProvider implements dynamic.ResourceProvider {
     }
   }
 
-  private async observe(c: Connection, d: unknown): Promise<unknown> {
-    return (await this.probe(c, d)).observed;
+  private async observe(c: Connection, d: unknown, locked = false): Promise<unknown> {
+    return (await this.probe(c, d, locked)).observed;
   }
 
   /**
@@ -160,7 +161,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       const { kind } = this.spec;
       const id = this.spec.id(d);
       const where = `${kind} ${id}`;
-      const { observed: before, journal } = await this.probe(c, d, 0);
+      const { observed: before, journal } = await this.probe(c, d, true);
       const recorded = journal?.recorded ?? stateRecorded ?? before;
       const steps = this.spec.plan(target_(before, recorded), before, d);
       if (steps.length === 0) {
@@ -200,7 +201,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
       }
       // The verify read rode on the apply when it could (see apply); else one of its own.
       const read = parseFacts(r.stdout);
-      const after = Object.keys(read).length ? this.observation(c, d, read) : await this.observe(c, d);
+      const after = Object.keys(read).length ? this.observation(c, d, read) : await this.observe(c, d, true);
       const drift = this.spec.drift(target_(after, recorded), after);
       if (drift.length)
         throw new HostError(
@@ -261,11 +262,11 @@ export class SpecProvider implements dynamic.ResourceProvider {
   private async rollback(c: Connection, d: unknown, before: unknown, ownJournal: boolean): Promise<string> {
     const back = (o: unknown) => this.spec.plan(this.spec.restore(d, before, o), o, d);
     try {
-      const steps = back(await this.observe(c, d));
+      const steps = back(await this.observe(c, d, true));
       if (steps.length) {
         const r = await this.apply(c, d, steps, before);
         if (r.code !== 0) return ` (rollback failed too: ${hostMessage(r.stderr)}; the next up retries)`;
-        if (back(await this.observe(c, d)).length)
+        if (back(await this.observe(c, d, true)).length)
           return " (the rollback ran, but the host is not as it was before; the next up retries)";
       }
       if (ownJournal) await this.forget(c, this.spec.id(d));

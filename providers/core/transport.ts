@@ -482,15 +482,15 @@ export function throwIfSudoRefused(c: Connection, stderr: string): void {
 /** The part of ssh2's exec channel that openChannel uses (node-ssh ships no ssh2 types). */
 interface ExecStream extends NodeJS.ReadableStream {
   stderr: NodeJS.ReadableStream;
-  write(s: string): void;
+  write(data: string | Buffer): void;
   end(): void;
 }
 
-/** A long-lived command on the host: its output, a line to its stdin, and its end. */
+/** A long-lived command on the host: its output, bytes to its stdin, and its end. */
 export interface Channel {
   stdout: NodeJS.ReadableStream;
   stderr(): string;
-  write(text: string): void;
+  write(data: string | Buffer): void;
   close(): void;
   closed: Promise<number | null>;
 }
@@ -533,7 +533,7 @@ export async function openChannel(c: Connection, script: Raw): Promise<Channel> 
           opened({
             stdout: stream,
             stderr: () => said,
-            write: (text) => quietly(() => stream.write(text)),
+            write: (data) => quietly(() => stream.write(data)),
             close: () => quietly(() => stream.end()),
             closed,
           });

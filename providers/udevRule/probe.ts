@@ -2,7 +2,7 @@
 // without making it live: `udevadm verify` where systemd has it (>= 253), else a dry
 // `udevadm test` in a private mount namespace whose /etc/udev/rules.d holds the candidate.
 import { fileContent, fileFact } from "../core/files";
-import { fact, type Facts, type FactSources, inShell, slurp } from "../core/facts";
+import { fact, type Facts, type FactSources, inShell, settled, slurp } from "../core/facts";
 import { sh } from "../core/quote";
 import { RULES_DIR, ruleText, type UdevRuleDesired } from "./schema";
 
@@ -23,7 +23,9 @@ export function probeFacts(d: UdevRuleDesired): FactSources {
     file: fileFact(path),
     // A file that already holds the intended content is live as it is: nothing to check (and a
     // dry udevadm test loads every rule on the host, the dearest read of a converged fleet).
-    verify: inShell(sh`[ -f ${path} ] && ${slurp(path)} 2>/dev/null && [ "$ht_s" = ${ruleText(d)} ] && return 0
+    // udev's acceptance of this content holds for the run: a change's probe takes the refresh's.
+    verify: settled(
+      inShell(sh`[ -f ${path} ] && ${slurp(path)} 2>/dev/null && [ "$ht_s" = ${ruleText(d)} ] && return 0
 (command -v udevadm >/dev/null || { echo "udevadm is not installed (package udev)"; exit 2; }
 tmp=$(mktemp -d /run/hosttune-udev.XXXXXX) || exit 2
 trap 'rm -rf "$tmp"' EXIT
@@ -37,6 +39,7 @@ unshare -m sh -c 'mount --bind "$1" /etc/udev/rules.d || exit; udevadm test --ac
 if grep -F ${path + ":"} "$tmp/out"; then exit 1; fi
 # No verdict unless udevadm test ran (unshare, the bind mount and udevadm itself can fail).
 case $(cat "$tmp/rc" 2>/dev/null) in ""|126|127) echo "the dry run of udevadm test did not run:"; cat "$tmp/out"; exit 2;; esac)`),
+    ),
   };
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import {
   inShell,
   parseFacts,
   readFacts,
+  settled,
   slurp,
 } from "../../providers/core/facts";
 import { fileContent, fileFact } from "../../providers/core/files";
@@ -155,6 +156,28 @@ describe("readFacts (real sshd)", { timeout: 60_000 }, () => {
     expect(waiter.facts.w).toEqual({ rc: 0, out: "saw it\n" });
     expect(setter.facts.s.rc).toBe(0);
     expect(waiter.facts.shell.out).toBe(setter.facts.shell.out);
+  });
+
+  it("a settled fact's success is read once per run for the same script and host; a failure every time", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-facts-"));
+    const count = (name: string) => settled(sh`echo x >> ${join(dir, name)}; [ ! -e ${join(dir, "fail")} ]`);
+    const read = async () =>
+      (await readFacts(suite.sshd.connection, { now: sh`echo $$`, ok: count("ok"), other: count("other") })).facts;
+    const first = await read();
+    const second = await read();
+    // Read again: the plain fact (a new shell), not the settled ones.
+    expect(second.now.out).not.toBe(first.now.out);
+    expect(second.ok).toEqual(first.ok);
+    expect(readFileSync(join(dir, "ok"), "utf8")).toBe("x\n");
+    expect(readFileSync(join(dir, "other"), "utf8")).toBe("x\n");
+    // Another script (here, another file) is a verdict of its own; failures are never kept.
+    writeFileSync(join(dir, "fail"), "");
+    const failing = { bad: settled(sh`echo x >> ${join(dir, "bad")}; [ ! -e ${join(dir, "fail")} ]`) };
+    for (let i = 0; i < 2; i++) expect((await readFacts(suite.sshd.connection, failing)).facts.bad.rc).toBe(1);
+    expect(readFileSync(join(dir, "bad"), "utf8")).toBe("x\nx\n");
+    // Only settled facts asked for: no session at all.
+    expect((await readFacts(suite.sshd.connection, { ok: count("ok") })).facts.ok.rc).toBe(0);
+    expect(readFileSync(join(dir, "ok"), "utf8")).toBe("x\n");
   });
 
   it("a host that cannot be reached fails every read of the batch", async () => {

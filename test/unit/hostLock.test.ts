@@ -70,6 +70,35 @@ describe("host lock (real shell)", () => {
     expect(await h.exited).toBe(0);
   }, 30_000);
 
+  it("told to read, runs a fact script under its deadline without the lock's descriptor, and answers in turn", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
+    const h = hold(dir, "run R", 5);
+    await h.locked;
+    let n = 0;
+    // As readThroughHolder tells it: its output is what the holder prints before the answer.
+    const read = async (script: string, seconds = 10) => {
+      const token = `t${++n}`;
+      const from = h.out().length;
+      const body = Buffer.from(script);
+      h.child.stdin.write(Buffer.concat([Buffer.from(`read ${seconds} ${body.length} ${token}\n`), body]));
+      const answer = new RegExp(`hosttune-read ${token} (\\d+)\n`);
+      while (!answer.test(h.out().slice(from))) await new Promise((r) => setTimeout(r, 20));
+      const said = answer.exec(h.out().slice(from))!;
+      return { rc: Number(said[1]), out: h.out().slice(from, from + said.index) };
+    };
+    // Several lines, multi-byte text, its own exit code; it cannot read what the holder is told.
+    const first = await read("printf 'é\\nline two\\n'; cat; exit 3");
+    expect(first.rc).toBe(3);
+    expect(first.out).toBe("é\nline two\n\n");
+    // Past its deadline it is stopped, and the holder goes on.
+    expect((await read("sleep 30", 1)).rc).toBe(124);
+    // What it leaves running does not keep the lock: closing the holder's stdin frees it.
+    expect((await read(`sleep 20 & echo started`)).rc).toBe(0);
+    h.child.stdin.end();
+    expect(await h.exited).toBe(0);
+    await expectFree(dir, "run S");
+  }, 60_000);
+
   // The connection goes for the fresh confirm; the lock must not go with it.
   it("handed over to a commit-confirmed change, it is held through the window and the verify", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));

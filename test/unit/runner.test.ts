@@ -99,13 +99,13 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     expect(readFileSync(path, "utf8")).toBe("theirs\n");
   });
 
-  it("a change takes 3 sessions: the host lock, the probe, and the steps with the verify read", async () => {
+  it("a change takes 2 sessions: the host lock (whose holder runs the probe), and the steps with the verify read", async () => {
     const p = new SpecProvider(toy);
     const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
     writeFileSync(path, "theirs\n");
     const before = suite.sshd.sessions();
     const r = await p.create({ connection: suite.sshd.connection, desired: { path, content: "ours\n" } });
-    expect(suite.sshd.sessions() - before).toBe(3);
+    expect(suite.sshd.sessions() - before).toBe(2);
     expect(r.outs).toMatchObject({ observed: { content: "ours\n" }, recorded: { content: "theirs\n" } });
     expect(readFileSync(path, "utf8")).toBe("ours\n");
   });
@@ -202,9 +202,9 @@ describe("runner: changes to one host (real sshd)", { timeout: 120_000 }, () => 
     expect(most).toBe(0);
   });
 
-  // Under the lock a probe goes at once (no wait for more reads to join, as a refresh's do), and
-  // those that waited for the lock together still share one session.
-  it("changes that wait for the host's lock together probe it in one session", async () => {
+  // Under the lock a probe goes at once (no wait for more reads to join, as a refresh's do),
+  // through the lock's holder.
+  it("changes that wait for the host's lock probe it through the lock's holder, in no session of their own", async () => {
     const p = new SpecProvider(toy);
     const dir = mkdtempSync(join(tmpdir(), "hosttune-probes-"));
     const before = suite.sshd.sessions();
@@ -213,8 +213,8 @@ describe("runner: changes to one host (real sshd)", { timeout: 120_000 }, () => 
         p.create({ connection: suite.sshd.connection, desired: { path: join(dir, `f${i}`), content: `${i}\n` } }),
       ),
     );
-    // The lock, one probe for the four, and each one's steps with its verify read.
-    expect(suite.sshd.sessions() - before).toBe(1 + 1 + 4);
+    // The lock, and each one's steps with its verify read.
+    expect(suite.sshd.sessions() - before).toBe(1 + 4);
     for (const i of [1, 2, 3, 4]) expect(readFileSync(join(dir, `f${i}`), "utf8")).toBe(`${i}\n`);
   });
 });

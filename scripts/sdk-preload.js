@@ -2,9 +2,9 @@
 // program with `node --require`). It takes SDK costs that a hosttune run does not need off a fleet
 // run's critical path (both plugins' starts and the program's registrations are on it):
 // - TypeScript (about half a second of CPU at start), npm's Arborist (about a third), the rest of
-//   the SDK's closure serialization and its Automation API load on first use: neither a provider
-//   plugin nor hosttune's program serializes a closure or drives the CLI. A program that does
-//   still gets them.
+//   the SDK's closure serialization, its Automation API and OpenTelemetry's tracing SDK load on
+//   first use: neither a provider plugin nor hosttune's program serializes a closure or drives
+//   the CLI, and only a run with `--tracing` traces. A program that does still gets them.
 // - The SDK's debug messages (three gRPC calls to the engine per resource, sent one after another)
 //   are dropped unless the CLI shows or logs them (`--debug`, `-v`, ...: bin/pulumi then sets
 //   HOSTTUNE_SDK_DEBUG).
@@ -64,6 +64,11 @@ try {
   ]);
   lazy(path.join(sdk, "runtime", "closure", "codePaths.js"), true, ["computeCodePaths"]);
   lazy(path.join(sdk, "automation", "index.js"), true);
+  // The program runner loads OpenTelemetry's SDK for its tracing (cmd/run/tracing.js), which only
+  // a run with `--tracing` starts; without it, the runner's spans need only OpenTelemetry's API.
+  const fromTracing = createRequire(path.join(sdk, "cmd", "run", "tracing.js"));
+  for (const m of ["resources", "sdk-trace-base", "sdk-trace-node", "exporter-zipkin", "instrumentation-grpc"])
+    lazy(fromTracing.resolve(`@opentelemetry/${m}`), true);
   onLoad({
     [path.join(sdk, "log", "index.js")]: (log) => {
       if (!process.env.HOSTTUNE_SDK_DEBUG) log.debug = () => Promise.resolve();

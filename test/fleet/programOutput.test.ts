@@ -1,6 +1,6 @@
-// What a program prints (console.log, console.error, a dying program's last words) is among the
-// run's messages, as the engine shows a language host's output: also when bin/pulumi serves the
-// language host, whose output the engine does not read (the host sends it to the engine's log).
+// What a program and its dynamic providers print (console.log, console.error, a dying program's
+// last words) is among the run's messages, as the engine shows its plugins' output: also when
+// bin/pulumi serves the plugins, whose output the engine does not read (they send it to its log).
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,24 +20,35 @@ function project(program: string): { dir: string; env: Record<string, string> } 
   return { dir, env: { PULUMI_BACKEND_URL: `file://${join(dir, "state")}`, PULUMI_CONFIG_PASSPHRASE: "output" } };
 }
 
-it("a program's output is among the run's messages, with the language host served or started by the engine", async () => {
-  const { dir, env } = project(
-    'require("@pulumi/pulumi");\nconsole.log("on stdout: é");\nconsole.error("on stderr");\nexports.x = 1;\n',
-  );
+it("what a program and its dynamic provider print is among the run's messages, the plugins served or started by the engine", async () => {
+  const { dir, env } = project(`const pulumi = require("@pulumi/pulumi");
+console.log("on stdout: é");
+console.error("on stderr");
+const provider = {
+  async check(olds, news) {
+    console.log("the provider's check");
+    console.error("the provider's stderr");
+    return { inputs: news };
+  },
+  async create(inputs) {
+    return { id: "x", outs: inputs };
+  },
+};
+new pulumi.dynamic.Resource(provider, "thing", { a: 1 });
+`);
   const dying = project('require("@pulumi/pulumi");\nconsole.error("last words");\nprocess.exit(3);\n');
   for (const p of [{ dir, env }, dying])
     expect((await pulumi(["stack", "init", "dev", "--cwd", p.dir], undefined, p.env)).code).toBe(0);
   for (const served of ["", "false"]) {
-    const how = { ...env, HOSTTUNE_SHARED_LANGUAGE_HOST: served };
+    const how = { ...env, HOSTTUNE_SHARED_LANGUAGE_HOST: served, HOSTTUNE_SHARED_PROVIDER: served };
     const r = await pulumi(["preview", "--cwd", dir], undefined, how);
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    // Served, each plugin started (else the engine would have started its own).
+    expect(r.stderr).not.toMatch(/did not start/);
     const diagnostics = r.stdout.slice(r.stdout.indexOf("Diagnostics:"));
-    expect(diagnostics, `served: ${served}`).toMatch(/^ {4}on stdout: é$/m);
-    expect(diagnostics, `served: ${served}`).toMatch(/^ {4}on stderr$/m);
-    const d = await pulumi(["preview", "--cwd", dying.dir], undefined, {
-      ...dying.env,
-      HOSTTUNE_SHARED_LANGUAGE_HOST: served,
-    });
+    for (const line of ["on stdout: é", "on stderr", "the provider's check", "the provider's stderr"])
+      expect(diagnostics, `served: ${served}`).toMatch(new RegExp(`^ {4}${line}$`, "m"));
+    const d = await pulumi(["preview", "--cwd", dying.dir], undefined, { ...how, ...dying.env });
     expect(d.code).not.toBe(0);
     expect(d.stdout, `served: ${served}`).toMatch(/Program exited with non-zero exit code: 3/);
     expect(d.stdout.slice(d.stdout.indexOf("Diagnostics:")), `served: ${served}`).toMatch(/^ {4}last words$/m);

@@ -46,10 +46,11 @@ fi
 printf '%s\n' ${owner} > ${OWNER}
 echo ${LOCKED}
 keeper=
-while read -r cmd arg bytes token; do
+while read -r cmd arg; do
   if [ "$cmd" = read ]; then
-    script=$(head -c "$bytes") && timeout -k 5 "$arg" sh -c "$script" 9>&- </dev/null 2>&1
-    printf '\n%s %s %s\n' ${READ} "$token" "$?"
+    set -- $arg
+    script=$(head -c "$2") && timeout -k 5 "$1" sh -c "$script" 9>&- </dev/null 2>&1
+    printf '\n%s %s %s\n' ${READ} "$3" "$?"
     continue
   fi
   if [ "$cmd" = forget ]; then

@@ -21,7 +21,7 @@ cache=${HOSTTUNE_CACHE:-$HOME/.cache/hosttune}
 root="$cache/toolchain/pulumi-$PULUMI_VERSION"
 bin="$root/bin"
 install_plugins() {
-  for p in pulumi-language-nodejs pulumi-resource-pulumi-nodejs plugin-lifeline.js sdk-preload.js; do
+  for p in pulumi-language-nodejs pulumi-resource-pulumi-nodejs plugin-lifeline.js sdk-preload.js engine-log.js; do
     cmp -s "$here/scripts/$p" "$bin/$p" || install -m 0755 "$here/scripts/$p" "$bin/$p"
   done
 }

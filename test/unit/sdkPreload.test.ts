@@ -37,16 +37,20 @@ function sdkSeen(env: Record<string, string> = {}): Record<string, unknown> {
   return JSON.parse(out.toString());
 }
 
-it("the SDK loads without TypeScript, closure serialization, the Automation API or OpenTelemetry's tracing SDK, sends no debug messages and takes no stack per promise", () => {
-  expect(sdkSeen()).toEqual({
-    typescript: false,
-    closures: false,
-    automation: false,
-    tracingSdk: false,
-    debugSends: false,
-    stackFrames: 0,
-  });
-});
+it(
+  "the SDK loads without TypeScript, closure serialization, the Automation API or OpenTelemetry's tracing SDK, " +
+    "sends no debug messages and takes no stack per promise",
+  () => {
+    expect(sdkSeen()).toEqual({
+      typescript: false,
+      closures: false,
+      automation: false,
+      tracingSdk: false,
+      debugSends: false,
+      stackFrames: 0,
+    });
+  },
+);
 
 it("what loads on first use works when used: a closure serialized, the Automation API, tracing's SDK", async () => {
   const probe = `

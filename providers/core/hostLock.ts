@@ -14,8 +14,10 @@ import {
   CommandTimeout,
   type ExecResult,
   HostError,
+  KILL_GRACE_MS,
   openChannel,
   run,
+  sharingHost,
   throwIfSudoRefused,
 } from "./transport";
 
@@ -23,7 +25,8 @@ const DIR = "/run/hosttune";
 const LOCKED = "hosttune-locked";
 const HANDED_OVER = "hosttune-handed-over";
 const FORGOT = "hosttune-forgot";
-const READ = "hosttune-read";
+const RAN = "hosttune-ran";
+const STDERR = "hosttune-stderr";
 
 /**
  * The holder script: take the lock (or say who has it), then hold it until stdin closes. A
@@ -31,26 +34,37 @@ const READ = "hosttune-read";
  * one: told `handover DIR` first, the holder leaves the lock with a detached child that keeps it
  * until that change settles (rolled back) or, confirmed, until the run writes DIR/released after
  * its verify. Should the run die: ten minutes after the confirm, an hour in all, at most.
- * Told `read SECONDS BYTES TOKEN` and then that many bytes of a fact script, it runs the script
- * under its deadline, without the lock's descriptor, and ends its output with the token and the
- * script's exit code: the probe that plans a change costs no session of its own.
+ * Told `run SECONDS BYTES TOKEN` and then that many bytes of a script, it runs the script under
+ * its deadline, without the lock's descriptor, and prints its output, then a line with the token,
+ * its stderr, and a last line with the token and the exit code: the probe that plans a change and
+ * the change's steps cost no session of their own. As a session's command is (`deadlined`), the
+ * script is killed once stdin closes (the connection dropped): the lock goes with it.
  */
 export function holdScript(owner: string, waitSeconds: number, dir = DIR) {
   const lock = `${dir}/host.lock`;
   const OWNER = `${dir}/host.owner`;
-  return sh`mkdir -p ${dir} && exec 9>>${lock} || exit 1
+  const err = `${dir}/holder-`;
+  return sh`mkdir -p ${dir} && exec 9>>${lock} 3<&0 || exit 1
 if ! flock -n 9; then
   holder=$(cat ${OWNER} 2>/dev/null) || holder='an unknown process'
   flock -w ${String(waitSeconds)} 9 || { printf 'held by %s\n' "$holder"; exit 75; }
 fi
 printf '%s\n' ${owner} > ${OWNER}
 echo ${LOCKED}
+err=${err}$$.err
+trap 'rm -f "$err"' EXIT
 keeper=
 while read -r cmd arg; do
-  if [ "$cmd" = read ]; then
+  if [ "$cmd" = run ]; then
     set -- $arg
-    script=$(head -c "$2") && timeout -k 5 "$1" sh -c "$script" 9>&- </dev/null 2>&1
-    printf '\n%s %s %s\n' ${READ} "$3" "$?"
+    script=$(head -c "$2")
+    timeout -k 5 "$1" sh -c "$script" 9>&- 3<&- </dev/null 2>"$err" & job=$!
+    { while read -r _; do :; done <&3; kill -s KILL -- -$job $job; } 9>&- >/dev/null 2>&1 & watch=$!
+    wait $job; rc=$?
+    kill $watch 2>/dev/null
+    printf '\n%s %s\n' ${STDERR} "$3"
+    [ -s "$err" ] && cat "$err"
+    printf '\n%s %s %s\n' ${RAN} "$3" "$rc"
     continue
   fi
   if [ "$cmd" = forget ]; then
@@ -84,11 +98,20 @@ done
 
 interface Held {
   count: number;
-  ready: Promise<Channel>;
+  /** The holder's channel, open: what it is told waits there until the lock is held. */
+  channel: Promise<Channel>;
+  /** Resolves once the lock is held; rejects, saying why, when it cannot be. */
+  locked: Promise<void>;
+  /** What the holder printed after taking the lock, not yet taken by an answer. */
+  out: Buffer;
+  /** Called as the holder prints or its channel closes. */
+  heard?: () => void;
   /** What was told to the holder, in order: each answer is the next line it prints. */
   told: Promise<unknown>;
   /** Token dirs of commit-confirmed changes the lock was handed over to. */
   handedOver: string[];
+  /** Told nothing more: its channel closed, or an answer never came (what it prints next is not ours). */
+  spent: boolean;
 }
 
 const LOCKS_KEY = Symbol.for("hosttune.hostLocks");
@@ -101,54 +124,79 @@ function owner(): string {
   return `hosttune on ${hostname()} (pid ${process.pid}, user ${userInfo().username}) since ${new Date().toISOString()}`;
 }
 
-async function acquire(c: Connection, waitSeconds: number): Promise<Channel> {
-  const ch = await openChannel(c, holdScript(owner(), waitSeconds));
-  let out = "";
-  return new Promise((resolve, reject) => {
-    // Read until locked: what the holder prints after that is the answer to what it is told.
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      if (!out.includes(LOCKED)) return;
-      ch.stdout.off("data", onData);
-      resolve(ch);
-    };
-    ch.stdout.on("data", onData);
-    void ch.closed.then((code) => {
-      const said = [out.trim(), ch.stderr().trim()].filter(Boolean).join("; ");
-      try {
-        throwIfSudoRefused(c, ch.stderr());
-      } catch (e) {
-        return reject(e);
-      }
-      reject(
-        new HostError(
-          target(c),
-          code === 75
-            ? `another run is changing this host (${said}); nothing was changed. Wait for it, or stop it, and run again`
-            : `cannot take the host lock in ${DIR} (rc ${code}): ${said}`,
-        ),
-      );
-    });
-  });
+function hold(c: Connection, waitSeconds: number): Held {
+  const held: Held = {
+    count: 0,
+    channel: openChannel(c, holdScript(owner(), waitSeconds)),
+    locked: Promise.resolve(),
+    out: Buffer.alloc(0),
+    told: Promise.resolve(),
+    handedOver: [],
+    spent: false,
+  };
+  held.locked = held.channel.then(
+    (ch) =>
+      new Promise<void>((resolve, reject) => {
+        let before = Buffer.alloc(0);
+        let locked = false;
+        ch.stdout.on("data", (b: Buffer) => {
+          if (locked) held.out = Buffer.concat([held.out, b]);
+          else {
+            // Until locked, the holder prints only who has the lock; after it, answers.
+            before = Buffer.concat([before, b]);
+            const at = before.indexOf(`${LOCKED}\n`);
+            if (at < 0) return;
+            locked = true;
+            held.out = before.subarray(at + LOCKED.length + 1);
+            resolve();
+          }
+          held.heard?.();
+        });
+        void ch.closed.then((code) => {
+          held.spent = true;
+          held.heard?.();
+          if (locked) return;
+          const said = [before.toString().trim(), ch.stderr().trim()].filter(Boolean).join("; ");
+          try {
+            throwIfSudoRefused(c, ch.stderr());
+          } catch (e) {
+            return reject(e);
+          }
+          reject(
+            new HostError(
+              target(c),
+              code === 75
+                ? `another run is changing this host (${said}); nothing was changed. Wait for it, or stop it, and run again`
+                : `cannot take the host lock in ${DIR} (rc ${code}): ${said}`,
+            ),
+          );
+        });
+      }),
+  );
+  // Its users see a failure as their first command's; none may be left unhandled.
+  held.locked.catch(() => {});
+  return held;
 }
 
-/** Runs fn holding the host lock (taken once per host for this deployment's concurrent users). */
+/**
+ * Runs fn holding the host lock (taken once per host for this deployment's concurrent users).
+ * fn starts at once, as the lock is asked for: what it tells the holder (runThroughHolder) is
+ * answered once the lock is held, so the probe that plans a change costs no wait of its own.
+ * Its first command must go through the holder: an answer means the lock is held, a failure to
+ * take it is that command's error.
+ */
 export async function withHostLock<T>(c: Connection, fn: () => Promise<T>, waitSeconds = 600): Promise<T> {
   const key = target(c);
   let held = locks().get(key);
-  if (!held) {
-    held = { count: 0, ready: acquire(c, waitSeconds), told: Promise.resolve(), handedOver: [] };
-    locks().set(key, held);
-  }
+  if (!held) locks().set(key, (held = hold(c, waitSeconds)));
   held.count++;
   const mine = held;
   try {
-    await mine.ready;
     return await fn();
   } finally {
     if (--mine.count === 0) {
       if (locks().get(key) === mine) locks().delete(key);
-      mine.ready.then(
+      mine.channel.then(
         (ch) => ch.close(),
         () => {},
       );
@@ -169,7 +217,7 @@ export async function handOverHostLock(c: Connection, tokenDir: string): Promise
   held.handedOver.push(tokenDir);
   // Acknowledged by the holder before the connection goes (it takes the holder with it). The
   // change is under way: a holder that does not answer leaves the window unlocked, no worse.
-  await tell(held, `handover ${tokenDir}\n`, HANDED_OVER, 60_000);
+  await tell(held, `handover ${tokenDir}\n`, HANDED_OVER, 60_000).catch(() => {});
 }
 
 /**
@@ -180,25 +228,47 @@ export async function handOverHostLock(c: Connection, tokenDir: string): Promise
 export async function forgetThroughHolder(c: Connection, journal: string): Promise<boolean> {
   const held = usableHolder(c);
   if (!held) return false;
-  return (await tell(held, `forget ${journal}\n`, FORGOT, 30_000))?.said === `${FORGOT} 0`;
+  const r = await tell(held, `forget ${journal}\n`, FORGOT, 30_000).catch(() => null);
+  return typeof r === "object" && r !== null && "said" in r && r.said === `${FORGOT} 0`;
 }
 
 /**
- * Runs a fact script (it only reads) through the lock holder's channel, under the script's
- * deadline; null when there is no holder to ask (the lock not held here, or handed over): the
- * caller runs it in a session of its own. No answer by the deadline and a grace is a timeout.
+ * Runs a script (a probe, a change's steps) through the lock holder's channel, under the lock and
+ * its deadline, as `run` does in a session: a command killed at its deadline is a CommandTimeout,
+ * a connection lost while it ran has no exit status (code -1: its outcome is unknown). Null when
+ * there is no holder to ask (the lock not held here, or handed over): the caller runs it in a
+ * session of its own. Shares the host's gate with sessions (a change that can cut the path runs alone).
  */
-export async function readThroughHolder(c: Connection, script: Raw, timeoutMs = 300_000): Promise<ExecResult | null> {
-  const held = usableHolder(c);
-  if (!held) return null;
-  const seconds = Math.ceil(timeoutMs / 1000);
-  const body = Buffer.from(script.text, "utf8");
-  const token = randomBytes(8).toString("hex");
-  const told = Buffer.concat([Buffer.from(`read ${seconds} ${body.length} ${token}\n`), body]);
-  const r = await tell(held, told, `${READ} ${token} `, timeoutMs + 30_000);
-  if (!r) throw new CommandTimeout(target(c), seconds, false);
-  // The script's output ends with the newline the holder adds before its answer.
-  return { code: Number(r.said.split(" ")[2]), stdout: r.before.replace(/\n$/, ""), stderr: "" };
+export function runThroughHolder(c: Connection, script: Raw, timeoutMs = 300_000): Promise<ExecResult | null> {
+  return sharingHost(c, async () => {
+    const held = usableHolder(c);
+    if (!held) return null;
+    const seconds = Math.ceil(timeoutMs / 1000);
+    const body = Buffer.from(script.text, "utf8");
+    const token = randomBytes(8).toString("hex");
+    const told = Buffer.concat([Buffer.from(`run ${seconds} ${body.length} ${token}\n`), body]);
+    const t0 = performance.now();
+    const r = await tell(held, told, `${RAN} ${token} `, timeoutMs + KILL_GRACE_MS);
+    if (r === "late") throw new CommandTimeout(target(c), seconds, false);
+    if (r === "unsent")
+      throw new HostError(
+        target(c),
+        "the connection that holds the host lock was lost before this command; it did not run",
+      );
+    if (r.cut) return { code: -1, stdout: r.before.toString("utf8"), stderr: "the connection to the host was lost" };
+    const code = Number(r.said.split(" ")[2]);
+    // Stopped by `timeout` at its deadline (TERM, else KILL), as the host reports it.
+    if (performance.now() - t0 >= timeoutMs && (code === 124 || code === 137))
+      throw new CommandTimeout(target(c), seconds, true);
+    const mark = r.before.lastIndexOf(`\n${STDERR} ${token}\n`);
+    // Each part ends with the newline the holder adds before the next.
+    const part = (b: Buffer) => b.toString("utf8").replace(/\n$/, "");
+    return {
+      code,
+      stdout: part(r.before.subarray(0, mark)),
+      stderr: part(r.before.subarray(mark + STDERR.length + token.length + 3)),
+    };
+  });
 }
 
 function usableHolder(c: Connection): Held | undefined {
@@ -206,38 +276,51 @@ function usableHolder(c: Connection): Held | undefined {
   return held && !held.handedOver.length ? held : undefined;
 }
 
+type Answer = { said: string; before: Buffer; cut?: false } | { before: Buffer; cut: true };
+
 /**
- * Bytes to the holder, in turn; its answer (the line starting with `answer`) and what it printed
- * before it, or null if it did not answer in time.
+ * Bytes to the holder, in turn, as soon as its channel is open; its answer (the line starting
+ * with `answer`, once the lock is held) and what it printed before it. "late": no answer in
+ * `timeoutMs` from the lock (the holder is then spent); "unsent": the holder was gone before;
+ * `cut`: its channel closed before it answered. Rejects when the lock cannot be taken.
  */
 function tell(
   held: Held,
   told: string | Buffer,
   answer: string,
   timeoutMs: number,
-): Promise<{ said: string; before: string } | null> {
+): Promise<Answer | "late" | "unsent"> {
   const answered = held.told.then(async () => {
-    const ch = await held.ready;
-    return new Promise<{ said: string; before: string } | null>((resolve) => {
-      const out: Buffer[] = [];
-      const done = (r: { said: string; before: string } | null) => {
+    const ch = await held.channel;
+    const spent = held.spent;
+    if (!spent) ch.write(told);
+    // A lock never taken is the error of every command told (or not) to its holder.
+    await held.locked;
+    if (spent) return "unsent" as const;
+    return new Promise<Answer | "late">((resolve) => {
+      const done = (r: Answer | "late") => {
         clearTimeout(timer);
-        ch.stdout.off("data", onData);
+        held.heard = undefined;
         resolve(r);
       };
-      const onData = (b: Buffer) => {
-        out.push(b);
-        // Decoded whole: a chunk may end inside a multi-byte character.
-        const text = Buffer.concat(out).toString("utf8");
-        const at = text.indexOf(answer);
-        const nl = text.indexOf("\n", at);
-        if (at >= 0 && nl >= 0) done({ said: text.slice(at, nl), before: text.slice(0, at) });
+      const check = () => {
+        const at = held.out.indexOf(answer);
+        const nl = at < 0 ? -1 : held.out.indexOf("\n", at);
+        if (nl >= 0) {
+          const r = { said: held.out.subarray(at, nl).toString("utf8"), before: held.out.subarray(0, at) };
+          held.out = held.out.subarray(nl + 1);
+          return done(r);
+        }
+        if (held.spent) done({ before: held.out, cut: true });
       };
-      const timer = setTimeout(() => done(null), timeoutMs);
-      ch.stdout.on("data", onData);
-      ch.write(told);
+      const timer = setTimeout(() => {
+        held.spent = true;
+        done("late");
+      }, timeoutMs);
+      held.heard = check;
+      check();
     });
   });
   held.told = answered.catch(() => {});
-  return answered.catch(() => null);
+  return answered;
 }

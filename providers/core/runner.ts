@@ -10,7 +10,7 @@ import type { AnySpec, Drift } from "./spec";
 import { applyScript, describeSteps, failedStep, hostMessage, type Step } from "./steps";
 import { applyConfirmed } from "./confirm";
 import { withCredentials } from "./credentials";
-import { forgetThroughHolder, readThroughHolder, withHostLock } from "./hostLock";
+import { forgetThroughHolder, runThroughHolder, withHostLock } from "./hostLock";
 import {
   JOURNAL_FACT,
   type Journal,
@@ -122,7 +122,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
     const { kind } = this.spec;
     const id = this.spec.id(d);
     const facts = { ...this.spec.facts(d), [JOURNAL_FACT]: journalFact(kind, id) };
-    const r = await (locked ? readFacts(c, facts, 0, readThroughHolder) : readFacts(c, facts));
+    const r = await (locked ? readFacts(c, facts, 0, runThroughHolder) : readFacts(c, facts));
     if (r.code !== 0)
       throw new HostError(target(c), `${kind} ${id}: probe failed (rc ${r.code}): ${r.stderr || r.stdout}`);
     return { observed: this.observation(c, d, r.facts), journal: readJournal(r.facts, kind, id) };
@@ -234,15 +234,17 @@ export class SpecProvider implements dynamic.ResourceProvider {
   }
 
   /**
-   * The steps under the host lock; with `verify`, the kind's facts read again after them in the
-   * same script (a commit-confirmed change reads over the connection that confirms it instead).
+   * The steps under the host lock, through its holder (else in a session); with `verify`, the
+   * kind's facts read again after them in the same script (a commit-confirmed change reads over
+   * the connection that confirms it instead).
    */
   private apply(c: Connection, d: unknown, steps: Step[], before: unknown, verify = false) {
     const cc = this.spec.commitConfirmed;
     const script = verify ? join([applyScript(steps), factScript(this.spec.facts(d))]) : applyScript(steps);
-    return oneChangeAtATime(c, () =>
+    const timeoutMs = (c.commandTimeout ?? 300) * 1000;
+    return oneChangeAtATime(c, async () =>
       !cc || (cc.when && !cc.when(d, before))
-        ? run(c, script, { timeoutMs: (c.commandTimeout ?? 300) * 1000 })
+        ? ((await runThroughHolder(c, script, timeoutMs)) ?? (await run(c, script, { timeoutMs })))
         : applyConfirmed(
             c,
             steps,

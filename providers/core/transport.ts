@@ -114,6 +114,11 @@ function gate(c: Connection): Gate {
   return g;
 }
 
+/** Runs fn beside the host's other commands, not during one that has the host to itself (see Gate). */
+export function sharingHost<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
+  return gate(c).with(false, fn);
+}
+
 /** Runs fn with the host to itself: other commands to it wait (see Gate). */
 export function exclusively<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
   return gate(c).with(true, fn);
@@ -371,7 +376,7 @@ export function remoteCommand(c: Pick<Connection, "user" | "sudoPassword">, scri
 const MAX_SCRIPT = 120 * 1024;
 // How long a command that missed its deadline may take to die once told to (a loaded host can
 // take seconds just to start the command it is told to stop).
-const KILL_GRACE_MS = 30_000;
+export const KILL_GRACE_MS = 30_000;
 
 /** A command that outlived its deadline; `stopped`: the host reported it gone. */
 export class CommandTimeout extends HostError {
@@ -396,7 +401,7 @@ export async function run(
   script: Raw,
   opts: { timeoutMs?: number; holdingHost?: boolean } = {},
 ): Promise<ExecResult> {
-  if (!opts.holdingHost) return gate(c).with(false, () => run(c, script, { ...opts, holdingHost: true }));
+  if (!opts.holdingHost) return sharingHost(c, () => run(c, script, { ...opts, holdingHost: true }));
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const seconds = Math.ceil(timeoutMs / 1000);
   const command = remoteCommand(c, deadlined(script, seconds));

@@ -70,34 +70,54 @@ describe("host lock (real shell)", () => {
     expect(await h.exited).toBe(0);
   }, 30_000);
 
-  it("told to read, runs a fact script under its deadline without the lock's descriptor, and answers in turn", async () => {
+  it("told to run, runs a script under its deadline without the lock's descriptor, and answers in turn", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
     const h = hold(dir, "run R", 5);
     await h.locked;
     let n = 0;
-    // As readThroughHolder tells it: its output is what the holder prints before the answer.
-    const read = async (script: string, seconds = 10) => {
+    // As runThroughHolder tells it: its output, a line with the token, its stderr, the answer.
+    const run = async (script: string, seconds = 10) => {
       const token = `t${++n}`;
       const from = h.out().length;
       const body = Buffer.from(script);
-      h.child.stdin.write(Buffer.concat([Buffer.from(`read ${seconds} ${body.length} ${token}\n`), body]));
-      const answer = new RegExp(`hosttune-read ${token} (\\d+)\n`);
+      h.child.stdin.write(Buffer.concat([Buffer.from(`run ${seconds} ${body.length} ${token}\n`), body]));
+      const answer = new RegExp(`hosttune-ran ${token} (\\d+)\n`);
       while (!answer.test(h.out().slice(from))) await new Promise((r) => setTimeout(r, 20));
       const said = answer.exec(h.out().slice(from))!;
-      return { rc: Number(said[1]), out: h.out().slice(from, from + said.index) };
+      const [out, err] = h
+        .out()
+        .slice(from, from + said.index)
+        .split(`\nhosttune-stderr ${token}\n`);
+      // The holder adds a newline before the answer.
+      return { rc: Number(said[1]), out, err: err.replace(/\n$/, "") };
     };
-    // Several lines, multi-byte text, its own exit code; it cannot read what the holder is told.
-    const first = await read("printf 'é\\nline two\\n'; cat; exit 3");
-    expect(first.rc).toBe(3);
-    expect(first.out).toBe("é\nline two\n\n");
+    // Several lines, multi-byte text, stderr apart, its own exit code; it cannot read what the holder is told.
+    const first = await run("printf 'é\\nline two\\n'; echo oops >&2; cat; exit 3");
+    expect(first).toEqual({ rc: 3, out: "é\nline two\n", err: "oops\n" });
     // Past its deadline it is stopped, and the holder goes on.
-    expect((await read("sleep 30", 1)).rc).toBe(124);
+    expect((await run("sleep 30", 1)).rc).toBe(124);
     // What it leaves running does not keep the lock: closing the holder's stdin frees it.
-    expect((await read(`sleep 20 & echo started`)).rc).toBe(0);
+    expect(await run(`sleep 20 & echo started`)).toEqual({ rc: 0, out: "started\n", err: "" });
     h.child.stdin.end();
     expect(await h.exited).toBe(0);
     await expectFree(dir, "run S");
   }, 60_000);
+
+  // As a session's command is: the client gone, nothing it started goes on changing the host.
+  it("a script still running when the holder's stdin closes (the connection dropped) is killed, and the lock freed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
+    const h = hold(dir, "run K", 5);
+    await h.locked;
+    const mark = join(dir, "still-running");
+    const body = Buffer.from(`sleep 3; touch ${mark}`);
+    h.child.stdin.end(Buffer.concat([Buffer.from(`run 60 ${body.length} k\n`), body]));
+    const t0 = Date.now();
+    await h.exited;
+    expect(Date.now() - t0).toBeLessThan(2500);
+    await expectFree(dir, "run L");
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(existsSync(mark)).toBe(false);
+  }, 30_000);
 
   // The connection goes for the fresh confirm; the lock must not go with it.
   it("handed over to a commit-confirmed change, it is held through the window and the verify", async () => {

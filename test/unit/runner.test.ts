@@ -2,13 +2,14 @@
 // file in a temporary directory: a connection cut in the middle of a change is reported as an
 // unknown outcome (never "as it was"), and the journal it leaves on the host keeps the original,
 // so the next create does not adopt our half-applied change and delete puts the original back.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { fileContent, fileFact, fileSteps } from "../../providers/core/files";
+import { holdScript } from "../../providers/core/hostLock";
 import { journalPath } from "../../providers/core/journal";
 import { sh } from "../../providers/core/quote";
 import { type Outputs, SpecProvider } from "../../providers/core/runner";
@@ -99,15 +100,34 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     expect(readFileSync(path, "utf8")).toBe("theirs\n");
   });
 
-  it("a change takes 2 sessions: the host lock (whose holder runs the probe), and the steps with the verify read", async () => {
+  it("a change takes 1 session: the host lock's, whose holder runs the probe and the steps with the verify read", async () => {
     const p = new SpecProvider(toy);
     const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
     writeFileSync(path, "theirs\n");
     const before = suite.sshd.sessions();
     const r = await p.create({ connection: suite.sshd.connection, desired: { path, content: "ours\n" } });
-    expect(suite.sshd.sessions() - before).toBe(2);
+    expect(suite.sshd.sessions() - before).toBe(1);
     expect(r.outs).toMatchObject({ observed: { content: "ours\n" }, recorded: { content: "theirs\n" } });
     expect(readFileSync(path, "utf8")).toBe("ours\n");
+  });
+
+  // The probe is told to the holder as the lock is asked for: it must wait for another run's lock.
+  it("a change waits for another run that holds the host's lock, and goes once it lets go", async () => {
+    const p = new SpecProvider(toy);
+    const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
+    writeFileSync(path, "theirs\n");
+    const other = spawn("sh", ["-c", holdScript("another run", 5).text], { stdio: ["pipe", "pipe", "ignore"] });
+    await new Promise<void>((locked) =>
+      other.stdout.on("data", (b) => String(b).includes("hosttune-locked") && locked()),
+    );
+    let done = false;
+    const change = p.create({ connection: suite.sshd.connection, desired: { path, content: "ours\n" } });
+    void change.finally(() => (done = true));
+    await new Promise((r) => setTimeout(r, 2000));
+    expect([done, readFileSync(path, "utf8")]).toEqual([false, "theirs\n"]);
+    other.stdin.end();
+    const r = await change;
+    expect(r.outs).toMatchObject({ observed: { content: "ours\n" }, recorded: { content: "theirs\n" } });
   });
 
   // bin/pulumi saves the state at the end of a run: one killed after its changes saved nothing.
@@ -203,8 +223,8 @@ describe("runner: changes to one host (real sshd)", { timeout: 120_000 }, () => 
   });
 
   // Under the lock a probe goes at once (no wait for more reads to join, as a refresh's do),
-  // through the lock's holder.
-  it("changes that wait for the host's lock probe it through the lock's holder, in no session of their own", async () => {
+  // through the lock's holder, and so do the steps.
+  it("changes that wait for the host's lock probe and change it through the lock's holder, in no session of their own", async () => {
     const p = new SpecProvider(toy);
     const dir = mkdtempSync(join(tmpdir(), "hosttune-probes-"));
     const before = suite.sshd.sessions();
@@ -213,8 +233,8 @@ describe("runner: changes to one host (real sshd)", { timeout: 120_000 }, () => 
         p.create({ connection: suite.sshd.connection, desired: { path: join(dir, `f${i}`), content: `${i}\n` } }),
       ),
     );
-    // The lock, and each one's steps with its verify read.
-    expect(suite.sshd.sessions() - before).toBe(1 + 4);
+    // The lock's: each one's probe, steps and verify read go through its holder.
+    expect(suite.sshd.sessions() - before).toBe(1);
     for (const i of [1, 2, 3, 4]) expect(readFileSync(join(dir, `f${i}`), "utf8")).toBe(`${i}\n`);
   });
 });

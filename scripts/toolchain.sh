@@ -6,10 +6,10 @@
 #
 # The Node.js language host: this workplace's Go proxy refuses the module
 # github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3 (403, every version), so
-# scripts/pulumi-language-nodejs (a small Node host over the SDK's own program runner) is
+# scripts/plugins/pulumi-language-nodejs (a small Node host over the SDK's own program runner) is
 # installed beside the CLI, where the CLI finds bundled plugins without a PATH warning.
 # pulumi-command's provider is refused too; hosttune's resources are dynamic providers, which
-# need only the dynamic-provider plugin: scripts/pulumi-resource-pulumi-nodejs, which runs the
+# need only the dynamic-provider plugin: scripts/plugins/pulumi-resource-pulumi-nodejs, which runs the
 # SDK's own as its npm package's shim does, and starts faster.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,9 +20,10 @@ PULUMI_VERSION=$(node -p 'require(process.argv[1]).version' "$sdk/package.json")
 cache=${HOSTTUNE_CACHE:-$HOME/.cache/hosttune}
 root="$cache/toolchain/pulumi-$PULUMI_VERSION"
 bin="$root/bin"
+# Every file of scripts/plugins/ goes beside the CLI (the plugins load each other from there).
 install_plugins() {
-  for p in pulumi-language-nodejs pulumi-resource-pulumi-nodejs plugin-lifeline.js sdk-preload.js engine-log.js; do
-    cmp -s "$here/scripts/$p" "$bin/$p" || install -m 0755 "$here/scripts/$p" "$bin/$p"
+  for f in "$here"/scripts/plugins/*; do
+    cmp -s "$f" "$bin/${f##*/}" || install -m 0755 "$f" "$bin/${f##*/}"
   done
 }
 if [ -x "$bin/pulumi" ]; then

@@ -1,6 +1,6 @@
 // Warnings shown with the run's diagnostics (as `pulumi.log.warn` does in a program), sent from
 // the dynamic provider's process, where the SDK's logger is not wired up: the plugin
-// (scripts/pulumi-resource-pulumi-nodejs) keeps the engine's address, given as its first argument
+// (scripts/plugins/pulumi-resource-pulumi-nodejs) keeps the engine's address, given as its first argument
 // or, attached, by the engine's Attach. Anywhere else (a unit test): stderr.
 import { createRequire } from "node:module";
 

@@ -1,5 +1,5 @@
 // The SDK's debug messages (three gRPC calls per resource from the program to the engine) are
-// sent only when the CLI shows or logs them (scripts/sdk-preload.js, bin/pulumi): a `--debug`
+// sent only when the CLI shows or logs them (scripts/plugins/sdk-preload.js, bin/pulumi): a `--debug`
 // preview still shows them, and one where bin/pulumi was told not to ask has none.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { SshdFleet } from "../../bench/sshdFleet";

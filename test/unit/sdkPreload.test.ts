@@ -1,4 +1,4 @@
-// scripts/sdk-preload.js, as the plugins load it (node --require, in the project's folder): the
+// scripts/plugins/sdk-preload.js, as the plugins load it (node --require, in the project's folder): the
 // SDK's costs that a hosttune run does not need are gone, and each comes back when asked for.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
@@ -30,10 +30,14 @@ function sdkSeen(env: Record<string, string> = {}): Record<string, unknown> {
       debugSends: /getEngine/.test(String(log.debug)),
       stackFrames: p._debugStackTrace.split("\\n").filter((l) => /^\\s+at /.test(l)).length,
     }));`;
-  const out = execFileSync(process.execPath, ["--require", join(REPO, "scripts", "sdk-preload.js"), "-e", probe], {
-    cwd: REPO,
-    env: { ...process.env, HOSTTUNE_SDK_DEBUG: "", PULUMI_DEBUG_PROMISE_LEAKS: "", ...env },
-  });
+  const out = execFileSync(
+    process.execPath,
+    ["--require", join(REPO, "scripts", "plugins", "sdk-preload.js"), "-e", probe],
+    {
+      cwd: REPO,
+      env: { ...process.env, HOSTTUNE_SDK_DEBUG: "", PULUMI_DEBUG_PROMISE_LEAKS: "", ...env },
+    },
+  );
   return JSON.parse(out.toString());
 }
 
@@ -64,9 +68,13 @@ it("what loads on first use works when used: a closure serialized, the Automatio
       const add = m.exports[f.exportName]();
       console.log(JSON.stringify({ serialized: add, workspace: typeof pulumi.automation.LocalWorkspace.create, resource }));
     });`;
-  const out = execFileSync(process.execPath, ["--require", join(REPO, "scripts", "sdk-preload.js"), "-e", probe], {
-    cwd: REPO,
-  });
+  const out = execFileSync(
+    process.execPath,
+    ["--require", join(REPO, "scripts", "plugins", "sdk-preload.js"), "-e", probe],
+    {
+      cwd: REPO,
+    },
+  );
   expect(JSON.parse(out.toString())).toEqual({ serialized: 42, workspace: "function", resource: true });
 });
 

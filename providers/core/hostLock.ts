@@ -61,7 +61,8 @@ while read -r cmd arg; do
     timeout -k 5 "$1" sh -c "$script" 9>&- 3<&- </dev/null 2>"$err" & job=$!
     { while read -r _; do :; done <&3; kill -s KILL -- -$job $job; } 9>&- >/dev/null 2>&1 & watch=$!
     wait $job; rc=$?
-    kill $watch 2>/dev/null
+    # Gone before the answer: a watcher still alive as the next command arrives would eat its bytes.
+    kill $watch 2>/dev/null; wait $watch
     printf '\n%s %s\n' ${STDERR} "$3"
     [ -s "$err" ] && cat "$err"
     printf '\n%s %s %s\n' ${RAN} "$3" "$rc"

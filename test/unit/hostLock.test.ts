@@ -103,6 +103,33 @@ describe("host lock (real shell)", () => {
     await expectFree(dir, "run S");
   }, 60_000);
 
+  // Each next command is told as soon as the answer before it is seen: none of its bytes may go
+  // to what the command before left behind (its watcher), or the holder waits for them forever.
+  it("commands told back to back, each as the answer before it arrives, all run", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
+    const h = hold(dir, "run B2B", 5);
+    await h.locked;
+    // A busy machine: a killed process waits its turn to die.
+    const hogs = [1, 2].map(() => spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
+    const body = Buffer.from(`echo ${"x".repeat(2000)} >/dev/null`);
+    const total = 300;
+    let n = 0;
+    const ran = await new Promise<number>((resolve) => {
+      const tell = () => h.child.stdin.write(Buffer.concat([Buffer.from(`run 10 ${body.length} t${n}\n`), body]));
+      const stuck = setTimeout(() => resolve(n), 20_000);
+      h.child.stdout.on("data", () => {
+        if (!h.out().includes(`hosttune-ran t${n} 0\n`)) return;
+        if (++n === total) return (clearTimeout(stuck), resolve(n));
+        tell();
+      });
+      tell();
+    });
+    for (const hog of hogs) hog.kill("SIGKILL");
+    expect(ran).toBe(total);
+    h.child.stdin.end();
+    expect(await h.exited).toBe(0);
+  }, 60_000);
+
   // As a session's command is: the client gone, nothing it started goes on changing the host.
   it("a script still running when the holder's stdin closes (the connection dropped) is killed, and the lock freed", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));

@@ -62,7 +62,8 @@ async function waitUntil(done: () => unknown, ms: number, stepMs = 100): Promise
 
 const PROVIDER = /pulumi-resource-pulumi-nodejs/;
 const LANGUAGE_HOST = /pulumi-language-nodejs/;
-const PROGRAM = /@pulumi\/pulumi\/cmd\/run/;
+// The SDK's runner, started cold or ahead (warm-runner.js).
+const PROGRAM = /@pulumi\/pulumi\/cmd\/run|warm-runner\.js/;
 const isPlugin = (p: Proc) => PROVIDER.test(p.args) || LANGUAGE_HOST.test(p.args);
 
 const STACK = "e2e-fleet-cli-killed";
@@ -149,7 +150,12 @@ it(
     );
     await Promise.all(locks.map((l) => new Promise((r) => l.stdout!.once("data", r))));
     run = startPulumi(["up", "--yes", "--skip-preview"]);
-    await waitUntil(() => (now = run.children()).all.some((p) => PROGRAM.test(p.args)) && now.provider, 120_000);
+    // The runner is started ahead of the run: the program has run once both hosts' changes wait.
+    const waiting = () => processes().filter((p) => /^flock -w \d+ 9$/.test(p.args)).length;
+    await waitUntil(
+      () => (now = run.children()).all.some((p) => PROGRAM.test(p.args)) && now.provider && waiting() === 2,
+      120_000,
+    );
     await killedLeavesNothing(run, now, "program running");
     for (const l of locks) l.stdin!.end();
     await stack.setAllConfig(fleetStackConfig(fleet, TUNING));

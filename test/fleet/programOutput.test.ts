@@ -1,7 +1,7 @@
 // What a program and its dynamic providers print (console.log, console.error, a dying program's
 // last words) is among the run's messages, as the engine shows its plugins' output: also when
 // bin/pulumi serves the plugins, whose output the engine does not read (they send it to its log).
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
@@ -53,4 +53,45 @@ new pulumi.dynamic.Resource(provider, "thing", { a: 1 });
     expect(d.stdout, `served: ${served}`).toMatch(/Program exited with non-zero exit code: 3/);
     expect(d.stdout.slice(d.stdout.indexOf("Diagnostics:")), `served: ${served}`).toMatch(/^ {4}last words$/m);
   }
+}, 180_000);
+
+// bin/pulumi's language host starts the program's runner ahead of each run of the command (node
+// and the SDK loaded while the engine refreshes): the program runs there, with the run's config,
+// secrets and settings; with nodeargs (given at node's start) and unserved, it starts cold.
+it("the program of a served run is the runner started ahead, with the run's config; cold with nodeargs or unserved", async () => {
+  const program = `const pulumi = require("@pulumi/pulumi");
+const cfg = new pulumi.Config();
+console.log(["runner", require("path").basename(require.main.filename), pulumi.runtime.isDryRun(),
+  cfg.require("word"), process.env.PULUMI_CONFIG_SECRET_KEYS, process.cwd() === __dirname].join(" "));
+`;
+  const p = project(program);
+  const nodeargs = project(program);
+  const yaml = join(nodeargs.dir, "Pulumi.yaml");
+  writeFileSync(
+    yaml,
+    readFileSync(yaml, "utf8").replace("typescript: false", "typescript: false\n    nodeargs: --no-warnings"),
+  );
+  const ran = (out: string) => [...out.matchAll(/^ {4}runner (.*)$/gm)].map((m) => m[1]);
+  for (const q of [p, nodeargs]) {
+    expect((await pulumi(["stack", "init", "dev", "--cwd", q.dir], undefined, q.env)).code).toBe(0);
+    await pulumi(["config", "set", "word", "hello", "--cwd", q.dir], undefined, q.env);
+    await pulumi(["config", "set", "--secret", "pass", "s3cret", "--cwd", q.dir], undefined, q.env);
+  }
+  const secrets = '["printer:pass"]';
+  // up: a preview and the update, each in a runner started ahead.
+  const up = await pulumi(["up", "--yes", "--cwd", p.dir], undefined, p.env);
+  expect(up.code, up.stdout + up.stderr).toBe(0);
+  expect(up.stderr).not.toMatch(/started ahead exited|did not start/);
+  expect(ran(up.stdout)).toEqual([
+    `warm-runner.js true hello ${secrets} true`,
+    `warm-runner.js false hello ${secrets} true`,
+  ]);
+  const cold = await pulumi(["preview", "--cwd", p.dir], undefined, {
+    ...p.env,
+    HOSTTUNE_SHARED_LANGUAGE_HOST: "false",
+  });
+  expect(ran(cold.stdout)).toEqual([`index.js true hello ${secrets} true`]);
+  const withArgs = await pulumi(["preview", "--cwd", nodeargs.dir], undefined, nodeargs.env);
+  expect(withArgs.code, withArgs.stdout + withArgs.stderr).toBe(0);
+  expect(ran(withArgs.stdout)).toEqual([`index.js true hello ${secrets} true`]);
 }, 180_000);

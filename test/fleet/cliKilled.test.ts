@@ -84,6 +84,7 @@ function startPulumi(args: string[]) {
     env: { ...process.env, ...E2E_ENV },
     stdio: "ignore",
   });
+  started.push(wrapper);
   const exited = new Promise((r) => (wrapper.exitCode === null ? wrapper.on("exit", r) : r(undefined)));
   const children = () => {
     const all = processes();
@@ -98,7 +99,26 @@ function startPulumi(args: string[]) {
   return { wrapper, exited, children };
 }
 
+// Runs and outside locks a test started: ended by afterAll too, should the test fail before it
+// ends them (else the stack's removal waits on the lock of a host a run still holds).
+const started: { kill(signal: NodeJS.Signals): unknown }[] = [];
+const outsideLocks: ReturnType<typeof onHost>[] = [];
+
+/** The host's lock, held from outside until its stdin ends: resolves once held. */
+async function holdFromOutside(h: SshdFleet["hosts"][number]) {
+  const lock = onHost(
+    fleet,
+    h,
+    "mkdir -p /run/hosttune && exec 9>>/run/hosttune/host.lock && flock 9 && echo held && cat",
+  );
+  outsideLocks.push(lock);
+  await new Promise((r) => lock.stdout!.once("data", r));
+  return lock;
+}
+
 afterAll(async () => {
+  for (const r of started) r.kill("SIGKILL");
+  for (const l of outsideLocks) l.stdin!.end();
   await stack?.remove();
   stopFleet(fleet);
 });
@@ -145,10 +165,7 @@ it(
 
     // An up whose change waits for both hosts' locks (held from outside): its program is running.
     await stack.setAllConfig(fleetStackConfig(fleet, { ...TUNING, udevRules: [...TUNING.udevRules, fleetRule("k")] }));
-    const locks = fleet.hosts.map((h) =>
-      onHost(fleet, h, "mkdir -p /run/hosttune && exec 9>>/run/hosttune/host.lock && flock 9 && echo held && cat"),
-    );
-    await Promise.all(locks.map((l) => new Promise((r) => l.stdout!.once("data", r))));
+    const locks = await Promise.all(fleet.hosts.map(holdFromOutside));
     run = startPulumi(["up", "--yes", "--skip-preview"]);
     // The runner is started ahead of the run: the program has run once both hosts' changes wait.
     const waiting = () => processes().filter((p) => /^flock -w \d+ 9$/.test(p.args)).length;
@@ -197,12 +214,7 @@ it(
     const before = await resources();
     await stack.setAllConfig(fleetStackConfig(fleet, { ...TUNING, udevRules: [...TUNING.udevRules, c] }));
     // The second host's lock held from outside: the run cannot end before it is killed.
-    const lock = onHost(
-      fleet,
-      held,
-      "mkdir -p /run/hosttune && exec 9>>/run/hosttune/host.lock && flock 9 && echo held && cat",
-    );
-    await new Promise((r) => lock.stdout!.once("data", r));
+    const lock = await holdFromOutside(held);
     const run = startPulumi(["up", "--yes", "--skip-preview"]);
     const journal = join(done.dir, "var-lib-hosttune", "journal");
     const changed = () =>

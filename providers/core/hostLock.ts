@@ -261,13 +261,14 @@ export function runThroughHolder(c: Connection, script: Raw, timeoutMs = 300_000
     // Stopped by `timeout` at its deadline (TERM, else KILL), as the host reports it.
     if (performance.now() - t0 >= timeoutMs && (code === 124 || code === 137))
       throw new CommandTimeout(target(c), seconds, true);
-    const mark = r.before.lastIndexOf(`\n${STDERR} ${token}\n`);
+    const marker = `\n${STDERR} ${token}\n`;
+    const mark = r.before.lastIndexOf(marker);
     // Each part ends with the newline the holder adds before the next.
     const part = (b: Buffer) => b.toString("utf8").replace(/\n$/, "");
     return {
       code,
       stdout: part(r.before.subarray(0, mark)),
-      stderr: part(r.before.subarray(mark + STDERR.length + token.length + 3)),
+      stderr: part(r.before.subarray(mark + marker.length)),
     };
   });
 }

@@ -20,6 +20,12 @@ function hold(dir: string, owner: string, wait: number) {
   return { child, exited, locked, out: () => out };
 }
 
+/** A `run` command as runThroughHolder tells it: the line, then the script's bytes. */
+function runCommand(script: string, seconds: number, token: string): Buffer {
+  const body = Buffer.from(script);
+  return Buffer.concat([Buffer.from(`run ${seconds} ${body.length} ${token}\n`), body]);
+}
+
 /** The lock is free: a new run takes it (waiting up to 10 s) and lets go. */
 async function expectFree(dir: string, owner: string) {
   const h = hold(dir, owner, 10);
@@ -79,8 +85,7 @@ describe("host lock (real shell)", () => {
     const run = async (script: string, seconds = 10) => {
       const token = `t${++n}`;
       const from = h.out().length;
-      const body = Buffer.from(script);
-      h.child.stdin.write(Buffer.concat([Buffer.from(`run ${seconds} ${body.length} ${token}\n`), body]));
+      h.child.stdin.write(runCommand(script, seconds, token));
       const answer = new RegExp(`hosttune-ran ${token} (\\d+)\n`);
       while (!answer.test(h.out().slice(from))) await new Promise((r) => setTimeout(r, 20));
       const said = answer.exec(h.out().slice(from))!;
@@ -111,11 +116,11 @@ describe("host lock (real shell)", () => {
     await h.locked;
     // A busy machine: a killed process waits its turn to die.
     const hogs = [1, 2].map(() => spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
-    const body = Buffer.from(`echo ${"x".repeat(2000)} >/dev/null`);
+    const script = `echo ${"x".repeat(2000)} >/dev/null`;
     const total = 300;
     let n = 0;
     const ran = await new Promise<number>((resolve) => {
-      const tell = () => h.child.stdin.write(Buffer.concat([Buffer.from(`run 10 ${body.length} t${n}\n`), body]));
+      const tell = () => h.child.stdin.write(runCommand(script, 10, `t${n}`));
       const stuck = setTimeout(() => resolve(n), 20_000);
       h.child.stdout.on("data", () => {
         if (!h.out().includes(`hosttune-ran t${n} 0\n`)) return;
@@ -136,8 +141,7 @@ describe("host lock (real shell)", () => {
     const h = hold(dir, "run K", 5);
     await h.locked;
     const mark = join(dir, "still-running");
-    const body = Buffer.from(`sleep 3; touch ${mark}`);
-    h.child.stdin.end(Buffer.concat([Buffer.from(`run 60 ${body.length} k\n`), body]));
+    h.child.stdin.end(runCommand(`sleep 3; touch ${mark}`, 60, "k"));
     const t0 = Date.now();
     await h.exited;
     expect(Date.now() - t0).toBeLessThan(2500);

@@ -84,6 +84,20 @@ for m in sys proc dev/pts dev; do umount "$work/build/$m"; done
 rm -rf "$work/build"
 in_root depmod "$kuname"
 
+# Every network manager ManagementVrf drives, installed but idle: networkd stays the lab's own
+# (NetworkManager disabled; ifupdown's and netplan's configuration lists no NIC), and a test
+# hands the management NIC to one of them. ifupdown2 conflicts with ifupdown: its packages wait
+# in /var/lib/hosttune-lab/debs for a test to install offline. Each release's own DHCP client
+# for ifupdown (dhclient on 12, dhcpcd on 13), and dnsmasq's binary for a DNS server of the lab's own.
+dhcp=isc-dhcp-client; [ "$release" = bookworm ] || dhcp=dhcpcd-base
+in_root apt-get install -y -qq --no-install-recommends ifupdown "$dhcp" network-manager netplan.io dnsmasq-base python3 \
+  >"$work/managers.log" 2>&1 || { tail -20 "$work/managers.log" >&2; exit 1; }
+in_root systemctl disable NetworkManager.service NetworkManager-wait-online.service >/dev/null 2>&1
+in_root apt-get clean
+in_root apt-get install -y -qq -d --no-install-recommends ifupdown2 >>"$work/managers.log" 2>&1 || { tail -20 "$work/managers.log" >&2; exit 1; }
+install -d "$root/var/lib/hosttune-lab/debs"
+mv "$root"/var/cache/apt/archives/*.deb "$root/var/lib/hosttune-lab/debs/"
+
 # Guest configuration.
 install -m 0755 "$here/guest/hosttune-lab-seed" "$root/usr/local/sbin/hosttune-lab-seed"
 install -m 0644 "$here/guest/hosttune-lab-seed.service" "$root/etc/systemd/system/"

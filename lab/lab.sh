@@ -4,6 +4,8 @@
 #                       stacks/Pulumi.lab.yaml describing them
 #   lab/lab.sh down     stop the VMs this lab started (by their pid files)
 #   lab/lab.sh status   list the VMs and whether SSH answers
+#   lab/lab.sh manager N VARIANT
+#                       hand VM N's network to one network manager (lab/manager.sh)
 # Env: HOSTTUNE_LAB_DIR (default <repo>/.lab), HOSTTUNE_LAB_PORT (first SSH port, default 10022),
 #      HOSTTUNE_LAB_RELEASES (Debian release per VM, in order: "bookworm trixie" makes vm1
 #      bookworm and vm2 trixie, the last one repeating for further VMs; default bookworm),
@@ -127,5 +129,19 @@ case "$cmd" in
     d="$lab/vm${2:?vm number}"; shift 2
     exec ssh $(ssh_opts "$d") root@127.0.0.1 "$@"
     ;;
-  *) echo "usage: lab/lab.sh up [N] | down | status | ssh N [cmd]" >&2; exit 2 ;;
+  manager)
+    # Hands the VM's network to one manager (lab/manager.sh): run detached on the VM, since it
+    # resets the interface that carries this SSH connection, then waited for over a fresh one.
+    d="$lab/vm${2:?vm number}"; variant=${3:?variant}
+    ssh $(ssh_opts "$d") root@127.0.0.1 "cat > /run/hosttune-lab-manager.sh && rm -f /run/hosttune-lab-manager.log &&
+      systemd-run --quiet --unit=hosttune-lab-manager-\$(date +%s) sh -c 'sh /run/hosttune-lab-manager.sh $variant > /run/hosttune-lab-manager.log 2>&1; echo \$? >> /run/hosttune-lab-manager.log'" < "$here/manager.sh"
+    t0=$SECONDS
+    until out=$(ssh $(ssh_opts "$d") root@127.0.0.1 'cat /run/hosttune-lab-manager.log 2>/dev/null') && [ -n "$out" ] && echo "$out" | tail -1 | grep -qx '[0-9]*'; do
+      [ $((SECONDS - t0)) -lt 300 ] || { echo "lab: $(basename "$d"): manager $variant did not finish in 300s" >&2; exit 1; }
+      sleep 2
+    done
+    echo "$out" | sed '$d' >&2
+    [ "$(echo "$out" | tail -1)" = 0 ] || { echo "lab: $(basename "$d"): manager $variant failed" >&2; exit 1; }
+    ;;
+  *) echo "usage: lab/lab.sh up [N] | down | status | ssh N [cmd] | manager N VARIANT" >&2; exit 2 ;;
 esac

@@ -76,12 +76,16 @@ export function bootScript(root: string): Raw {
   return sh`for s in ${root}/*/settle.sh; do [ -e "$s" ] && sh "$s" boot; done; true`;
 }
 
+// After whichever network manager configures the host at boot (networkd, ifupdown's networking
+// service, NetworkManager), so a rollback undoes what it set up rather than racing it.
 const BOOT_UNIT_TEXT = `# Managed by hosttune: rolls back commit-confirmed changes that a reboot interrupted.
 [Unit]
 Description=hosttune: roll back unconfirmed changes a reboot interrupted
-After=systemd-networkd.service
+After=systemd-networkd.service networking.service NetworkManager.service
 [Service]
 Type=oneshot
+# A daemon the rollback starts (ifup's DHCP client) outlives it.
+KillMode=process
 ExecStart=/bin/sh ${CONFIRM_ROOT}/boot.sh
 [Install]
 WantedBy=multi-user.target
@@ -117,7 +121,8 @@ systemctl daemon-reload; }`,
     sh`systemctl is-enabled -q ${BOOT_UNIT} || systemctl enable -q ${BOOT_UNIT}`,
     // Durable (files, the unit's enablement) before anything changes.
     sh`sync`,
-    sh`systemd-run --unit=${`hosttune-confirm-${token}`} --collect --quiet sh ${dir + "/job.sh"}`,
+    // KillMode=process: a daemon the change starts (ifup's DHCP client) outlives the job.
+    sh`systemd-run --unit=${`hosttune-confirm-${token}`} --collect --quiet -p KillMode=process sh ${dir + "/job.sh"}`,
   ]);
 }
 
@@ -186,7 +191,12 @@ function settled(o: Outcome, rollback: Step[], timeoutSeconds: number, what: str
       : `tried to roll it back${how}, but the rollback failed at step ${failedAt}; ` +
         `it ran every other step (logs in ${dir} on the host)`;
   if (o.reason === "apply-failed")
-    return { code: 1, stdout: "", stderr: `${o.applyLog ?? ""}\n(the host ${rolled("")})` };
+    return {
+      code: 1,
+      stdout: "",
+      stderr: `${o.applyLog ?? ""}\n(the host ${rolled("")})`,
+      hostRollback: o.state === "rolled-back" ? "done" : "failed",
+    } satisfies ExecResult;
   if (o.reason === "boot")
     return `${what}: the host rebooted before the change was confirmed, and at boot it ${rolled("")}`;
   return `${what}: no fresh SSH connection could confirm the change within ${timeoutSeconds}s, so the host ${rolled(" by itself")}. ${hint}`;

@@ -24,7 +24,7 @@ export function fileSteps(
   path: string,
   want: string | null,
   got: string | null,
-  opts: Pick<WriteFile, "replaceLink"> = {},
+  opts: Pick<WriteFile, "replaceLink" | "mode"> = {},
 ): Step[] {
   if (want === got) return [];
   return [

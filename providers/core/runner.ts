@@ -21,7 +21,7 @@ import {
   writeJournal,
 } from "./journal";
 import { warnOnce } from "./engineLog";
-import { CommandTimeout, HostError, oneChangeAtATime, run, Unreachable } from "./transport";
+import { CommandTimeout, type ExecResult, HostError, oneChangeAtATime, run, Unreachable } from "./transport";
 
 export interface Outputs {
   connection: Connection;
@@ -175,7 +175,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
         ? []
         : [writeJournal({ kind, id, recorded, started: new Date().toISOString(), steps: describeSteps(steps) })];
       const journaled = [...first, ...steps];
-      const r = await this.apply(c, d, journaled, before, true).catch(async (e: Error) => {
+      const r: ExecResult = await this.apply(c, d, journaled, before, true).catch(async (e: Error) => {
         // Killed on the host at its deadline: nothing runs any more, so put back what it had.
         if (e instanceof CommandTimeout && e.stopped)
           throw new HostError(target(c), `${where}: ${e.reason}${await this.rollback(c, d, before, !journal)}`);
@@ -196,7 +196,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
           i >= 0 ? `step ${i + 1 - first.length}/${steps.length} "${journaled[i].describe}"` : "the step script";
         throw new HostError(
           target(c),
-          `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before, !journal)}`,
+          `${where}: ${what} failed (rc ${r.code}): ${hostMessage(r.stderr) || r.stdout.trim()}${await this.rollback(c, d, before, !journal, r.hostRollback)}`,
         );
       }
       // The verify read rode on the apply when it could (see apply); else one of its own.
@@ -261,7 +261,13 @@ export class SpecProvider implements dynamic.ResourceProvider {
    * journal this run wrote goes (`ownJournal`): left behind, a later create would take it for the
    * original though the host may have changed since. One written before stays: it is the record.
    */
-  private async rollback(c: Connection, d: unknown, before: unknown, ownJournal: boolean): Promise<string> {
+  private async rollback(
+    c: Connection,
+    d: unknown,
+    before: unknown,
+    ownJournal: boolean,
+    byHost?: ExecResult["hostRollback"],
+  ): Promise<string> {
     const back = (o: unknown) => this.spec.plan(this.spec.restore(d, before, o), o, d);
     try {
       const steps = back(await this.observe(c, d, true));
@@ -272,6 +278,13 @@ export class SpecProvider implements dynamic.ResourceProvider {
           return " (the rollback ran, but the host is not as it was before; the next up retries)";
       }
       if (ownJournal) await this.forget(c, this.spec.id(d));
+      // The host has already said how its own rollback went: what follows is what hosttune read after it.
+      if (byHost)
+        return steps.length
+          ? " (hosttune then put back what that rollback left)"
+          : byHost === "failed"
+            ? " (hosttune read the host again after it: every setting it manages is as it was before)"
+            : "";
       return steps.length ? " (rolled back to what the host had before)" : " (the host is as it was before)";
     } catch (e) {
       return ` (rollback failed too: ${(e as Error).message}; the next up retries)`;

@@ -8,7 +8,7 @@ export interface WriteFile {
   path: string;
   content: string;
   /** A new file's mode (an existing file keeps its own). */
-  mode?: "0644" | "0600";
+  mode?: "0644" | "0600" | "0755";
   replaceLink?: boolean;
 }
 
@@ -20,7 +20,7 @@ export type Step =
 export const LOCK_FILE = "/run/hosttune/lock";
 const FAILED = "\x1ehosttune-failed ";
 
-const UMASK = { "0644": "022", "0600": "077" } as const;
+const UMASK = { "0644": "022", "0600": "077", "0755": "022" } as const;
 
 /**
  * Atomic write: temp file in the same directory, mode and owner of the old file kept, rename.
@@ -46,6 +46,7 @@ tmp=${dir + "/.hosttune."}$$
 trap 'rm -f "$tmp"' EXIT
 if [ -e ${path} ]; then cp -p ${path} "$tmp"; else rm -f "$tmp"; umask ${UMASK[mode]}; fi
 ${fill}
+${mode === "0755" ? sh`chmod 0755 "$tmp"` : sh`:`}
 sync "$tmp"
 mv -f "$tmp" ${path}
 trap - EXIT`;

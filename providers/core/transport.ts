@@ -13,6 +13,8 @@ export interface ExecResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** A commit-confirmed apply that failed: the host has run its own rollback, with this result. */
+  hostRollback?: "done" | "failed";
 }
 
 export class HostError extends Error {

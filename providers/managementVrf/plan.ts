@@ -1,27 +1,31 @@
-// Pure planning for ManagementVrf. systemd-networkd does the work at runtime and at boot from
-// the same files: a .netdev (Kind=vrf), a .network for the VRF device (loopback addresses),
-// and a drop-in VRF= for each enslaved interface's own .network (its routes, default routes
-// included, then live in the VRF's table). The VRF's .network also declares the `lookup local`
-// rule after l3mdev, so networkd owns it; a oneshot unit then deletes the kernel's pref-0 one.
+// Pure planning for ManagementVrf. The network manager that owns the interfaces does the work,
+// at runtime and at boot, from files of ours (managers/: networkd's .netdev and drop-ins,
+// ifupdown's hooks); the plan around it is the same for each: the l3mdev sysctls, the l3mdev
+// rule, the `lookup local` rule after it, and the resolver.
 // Given no observation, plan() returns the full idempotent sequence: that is the rollback the
 // host runs by itself when a fresh SSH connection does not confirm the change.
 import { fileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
+import { drivers, managerOf, type ManagerName } from "./managers";
 import type { ManagementVrfObserved, ResolverState } from "./probe";
-import { type ManagementVrfDesired, paths } from "./schema";
+import { HEADER, type ManagementVrfDesired, sysctlPath } from "./schema";
 
 export interface ManagementVrfTarget {
+  /** The manager that applies the files (null: none left to ask, the VRF is simply deleted). */
+  manager: ManagerName | null;
   files: Record<string, string | null>;
+  /** Files that must be executable (hooks a manager runs). */
+  executables: string[];
   sysctl: { tcp: string; udp: string };
   /** The VRF link with its table and slaves, or none. */
   link: { table: number; interfaces: string[] } | null;
   /**
-   * Where `lookup local` sits: after l3mdev (32765) or first (0); byNetworkd: the VRF's
-   * .network declares the 32765 rule, so networkd adds it (else we add it ourselves).
+   * Where `lookup local` sits: after l3mdev (32765) or first (0); byManager: the manager's files
+   * declare the 32765 rule, so the manager adds it (else we add it ourselves).
    */
-  localRule: { pref: 0 | 32765; byNetworkd: boolean };
+  localRule: { pref: 0 | 32765; byManager: boolean };
   rulesUnitEnabled: boolean;
   /** systemd-resolved and /etc/resolv.conf; null: left alone. */
   resolver: Omit<ResolverState, "upstream"> | null;
@@ -89,69 +93,67 @@ function resolverSteps(t: NonNullable<ManagementVrfTarget["resolver"]>, o: Manag
   return steps;
 }
 
-const HEADER = "# Managed by hosttune (ManagementVrf).";
-
+/** Every file the VRF takes on this host: the sysctls, and what its manager writes. */
 export function renderFiles(
   d: ManagementVrfDesired,
-  networkFiles: Record<string, string | null>,
-): Record<string, string> {
-  const p = paths(d);
+  o: ManagementVrfObserved,
+): { manager: ManagerName; files: Record<string, string>; executables: string[] } {
+  const driver = managerOf(d.interfaces, o.owners);
+  const specs = driver.render(d, o);
   const files: Record<string, string> = {
-    [p.netdev]: `${HEADER}\n[NetDev]\nName=${d.name}\nKind=vrf\n\n[VRF]\nTable=${d.table}\n`,
-    [p.network]: `${HEADER}\n[Match]\nName=${d.name}\n\n[Network]\n${d.loopbackAddresses.map((a) => `Address=${a}\n`).join("")}`,
-    [p.sysctl]: `${HEADER}\nnet.ipv4.tcp_l3mdev_accept = ${d.l3mdevAccept.tcp ? 1 : 0}\nnet.ipv4.udp_l3mdev_accept = ${d.l3mdevAccept.udp ? 1 : 0}\n`,
+    [sysctlPath(d)]:
+      `${HEADER}\nnet.ipv4.tcp_l3mdev_accept = ${d.l3mdevAccept.tcp ? 1 : 0}\nnet.ipv4.udp_l3mdev_accept = ${d.l3mdevAccept.udp ? 1 : 0}\n`,
   };
-  if (d.reorderLocalRule) {
-    // networkd (ManageForeignRoutingPolicyRules=yes, the default) deletes rules it does not own
-    // whenever it configures a link: a rule added by hand or by a unit is gone after a reboot or
-    // a reconfigure. Declared here, networkd adds it and keeps it across reconfigures.
-    files[p.network] += "\n[RoutingPolicyRule]\nFamily=both\nPriority=32765\nTable=local\n";
-    // The kernel's own pref-0 rule networkd leaves alone; the unit deletes it once networkd has
-    // configured the VRF (its rule in place), and never while no local rule follows l3mdev.
-    files[p.rulesUnit] = `${HEADER}
-[Unit]
-Description=hosttune: look up the local table after the l3mdev rule (VRF ${d.name})
-After=systemd-networkd.service
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStartPre=-/lib/systemd/systemd-networkd-wait-online --interface=${d.name}:carrier --timeout=120
-${["-4", "-6"]
-  .map(
-    (f) =>
-      `ExecStart=/bin/sh -c 'if ip ${f} rule show pref 32765 table local | grep -q .; ` +
-      `then ip ${f} rule del pref 0 table local 2>/dev/null; fi; true'`,
-  )
-  .join("\n")}
-[Install]
-WantedBy=multi-user.target
-`;
-  }
-  for (const f of Object.values(networkFiles)) if (f) files[p.dropIn(f)] = `${HEADER}\n[Network]\nVRF=${d.name}\n`;
-  return files;
+  for (const [path, f] of Object.entries(specs)) files[path] = f.content;
+  const executables = Object.entries(specs).flatMap(([path, f]) => (f.mode === "0755" ? [path] : []));
+  return { manager: driver.name, files, executables };
 }
 
 export function want(d: ManagementVrfDesired, o: ManagementVrfObserved): ManagementVrfTarget {
-  const rendered = renderFiles(d, o.networkFiles);
+  const { manager, files, executables } = renderFiles(d, o);
+  const driver = drivers[manager]!;
   return {
-    files: Object.fromEntries(Object.keys(o.files).map((p) => [p, rendered[p] ?? null])),
+    manager,
+    // Every file of ours the host may hold: what this manager does not use goes.
+    files: Object.fromEntries(
+      [...new Set([...Object.keys(o.files), ...Object.keys(files)])].map((p) => [p, files[p] ?? null]),
+    ),
+    executables,
     sysctl: { tcp: d.l3mdevAccept.tcp ? "1" : "0", udp: d.l3mdevAccept.udp ? "1" : "0" },
     link: { table: d.table, interfaces: [...d.interfaces].sort() },
     localRule: {
       pref: d.reorderLocalRule ? 32765 : o.localRule.v4.includes(0) ? 0 : 32765,
-      byNetworkd: d.reorderLocalRule,
+      byManager: d.reorderLocalRule && !!driver.localRule,
     },
-    rulesUnitEnabled: d.reorderLocalRule,
+    rulesUnitEnabled: d.reorderLocalRule && driver.rulesUnit,
     resolver: resolverWant(d, o),
   };
 }
 
-export function restore(d: ManagementVrfDesired, recorded: ManagementVrfObserved): ManagementVrfTarget {
+/**
+ * Back to what the host had before create: its files (ours absent then, whatever manager wrote
+ * them since), through the manager that owns the interfaces now (else the one they had then).
+ */
+export function restore(
+  d: ManagementVrfDesired,
+  recorded: ManagementVrfObserved,
+  current: ManagementVrfObserved = recorded,
+): ManagementVrfTarget {
+  const manager = [current, recorded].flatMap((o) => {
+    try {
+      return [managerOf(d.interfaces, o.owners).name];
+    } catch {
+      return [];
+    }
+  })[0];
+  const paths = new Set([...Object.keys(recorded.files), ...Object.keys(current.files)]);
   return {
-    files: recorded.files,
+    manager: manager ?? null,
+    files: Object.fromEntries([...paths].map((p) => [p, recorded.files[p] ?? null])),
+    executables: [],
     sysctl: recorded.sysctl,
     link: recorded.link ? { table: recorded.link.table ?? 0, interfaces: recorded.slaves } : null,
-    localRule: { pref: recorded.localRule.v4.includes(0) ? 0 : 32765, byNetworkd: false },
+    localRule: { pref: recorded.localRule.v4.includes(0) ? 0 : 32765, byManager: false },
     rulesUnitEnabled: recorded.rulesUnitEnabled,
     resolver:
       d.resolver === "keep" ? null : { resolved: recorded.resolver.resolved, resolvConf: recorded.resolver.resolvConf },
@@ -162,16 +164,24 @@ export function restore(d: ManagementVrfDesired, recorded: ManagementVrfObserved
 export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefined, d: ManagementVrfDesired): Step[] {
   const steps: Step[] = [];
   const ifaces = d.interfaces;
+  const driver = t.manager ? drivers[t.manager] : undefined;
   // Without an observation (the rollback), every file is written or removed.
   for (const [path, content] of Object.entries(t.files))
-    steps.push(...fileSteps(path, content, o ? (o.files[path] ?? null) : content === null ? "" : null));
+    steps.push(
+      ...fileSteps(
+        path,
+        content,
+        o ? (o.files[path] ?? null) : content === null ? "" : null,
+        t.executables.includes(path) ? { mode: "0755" } : {},
+      ),
+    );
   if (!o || o.sysctl.tcp !== t.sysctl.tcp || o.sysctl.udp !== t.sysctl.udp)
     steps.push({
       describe: `l3mdev accept tcp=${t.sysctl.tcp} udp=${t.sysctl.udp}`,
       run: sh`sysctl -q -w ${`net.ipv4.tcp_l3mdev_accept=${t.sysctl.tcp}`} ${`net.ipv4.udp_l3mdev_accept=${t.sysctl.udp}`}`,
     });
   const unit = `hosttune-vrf-${d.name}-rules.service`;
-  if (!o || o.rulesUnitEnabled !== t.rulesUnitEnabled || steps.length)
+  if (!o || o.rulesUnitEnabled !== t.rulesUnitEnabled || (t.rulesUnitEnabled && steps.length))
     steps.push(
       t.rulesUnitEnabled
         ? { describe: `enable ${unit}`, run: sh`systemctl daemon-reload && systemctl enable --quiet ${unit}` }
@@ -192,21 +202,19 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
         describe: "ensure the l3mdev rule (pref 1000)",
         run: sh`modprobe vrf && for f in -4 -6; do ip $f rule show pref 1000 | grep -q l3mdev || ip $f rule add pref 1000 l3mdev protocol kernel; done`,
       });
-    if (networkChanged)
-      steps.push({
-        describe: `networkd: create VRF ${d.name} (table ${d.table}) and enslave ${ifaces.join(", ")}`,
-        run: sh`modprobe vrf && networkctl reload && sleep 1 && networkctl reconfigure -- ${ifaces}`,
-      });
+    if (networkChanged && driver) steps.push(driver.up(d));
   } else if (!o || o.link !== null || networkChanged) {
-    // networkd never deletes a netdev: delete it (releasing the slaves), then let networkd
-    // put the interfaces' addresses and routes back in the main table.
-    steps.push({
-      describe: `delete VRF ${d.name} and give ${ifaces.join(", ")} back to the main table`,
-      run: sh`networkctl reload; ip link del dev ${d.name} 2>/dev/null || true; sleep 1; networkctl reconfigure -- ${ifaces}`,
-    });
+    steps.push(
+      driver
+        ? driver.down(d)
+        : {
+            describe: `delete VRF ${d.name} (no network manager owns ${ifaces.join(", ")} now: their configuration is left as it is)`,
+            run: sh`ip link del dev ${d.name} 2>/dev/null || true`,
+          },
+    );
   }
   if (!o || !inOrder(t.localRule.pref, o, "v4") || !inOrder(t.localRule.pref, o, "v6"))
-    steps.push(localRuleStep(t.localRule, d.name));
+    steps.push(t.localRule.byManager && driver?.localRule ? driver.localRule(d) : localRuleStep(t.localRule.pref));
   if (t.resolver) steps.push(...resolverSteps(t.resolver, o));
   return steps;
 }
@@ -219,8 +227,8 @@ function inOrder(pref: 0 | 32765, o: ManagementVrfObserved, family: "v4" | "v6")
   return local.length > 0 && local.every((p) => p > Math.max(0, ...l3mdev));
 }
 
-function localRuleStep(t: ManagementVrfTarget["localRule"], vrf: string): Step {
-  if (t.pref === 0)
+function localRuleStep(pref: 0 | 32765): Step {
+  if (pref === 0)
     return {
       describe: "lookup local at pref 0",
       run: sh`for f in -4 -6; do
@@ -228,33 +236,12 @@ function localRuleStep(t: ManagementVrfTarget["localRule"], vrf: string): Step {
   while ip $f rule del pref 32765 table local 2>/dev/null; do :; done
 done`,
     };
-  if (!t.byNetworkd)
-    return {
-      describe: "lookup local at pref 32765",
-      run: sh`for f in -4 -6; do
+  return {
+    describe: "lookup local at pref 32765",
+    run: sh`for f in -4 -6; do
   ip $f rule show pref 32765 table local | grep -q . || ip $f rule add pref 32765 table local
   ip $f rule del pref 0 table local 2>/dev/null || true
 done`,
-    };
-  // networkd adds the rule it owns when it configures the VRF (a VRF just created is being
-  // configured already, so a failed reconfigure is no error); the pref-0 rule goes only once
-  // that one is in place, so loopback always has a local lookup. (Generous: a slow host is a
-  // normal host.)
-  return {
-    describe: `lookup local at pref 32765 (networkd, VRF ${vrf})`,
-    run: sh`missing() { ! ip -4 rule show pref 32765 table local | grep -q . || ! ip -6 rule show pref 32765 table local | grep -q .; }
-if missing; then networkctl reconfigure -- ${vrf} || true; fi
-n=0
-while missing; do
-  n=$((n + 1))
-  if [ $n -gt 240 ]; then
-    echo "systemd-networkd did not add, within 120s, the lookup local rule (pref 32765)" \
-      "that VRF "${vrf}"'s .network declares" >&2
-    exit 1
-  fi
-  sleep 0.5
-done
-for f in -4 -6; do ip $f rule del pref 0 table local 2>/dev/null || true; done`,
   };
 }
 

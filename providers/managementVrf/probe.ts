@@ -1,15 +1,15 @@
-// Facts for ManagementVrf: the VRF link and its slaves, the networkd file that manages each
-// interface, our files, the l3mdev sysctls, the local-table rules and the VRF's default routes.
+// Facts for ManagementVrf: the VRF link and its slaves, which network manager owns each
+// interface (every manager's detector), our files (those of every manager we drive), the l3mdev
+// sysctls, the local-table rules, the VRF's default routes and the resolver.
 import { fact, type Facts } from "../core/facts";
 import { join, raw, sh, type Raw } from "../core/quote";
-import { type ManagementVrfDesired, paths } from "./schema";
+import { detectors, drivers, type HostView, type Owner } from "./managers";
+import { type ManagementVrfDesired, sysctlPath } from "./schema";
 
-export interface ManagementVrfObserved {
+export interface ManagementVrfObserved extends HostView {
   link: { kind: string; table: number | null } | null;
   slaves: string[];
-  /** networkd's .network file per interface (null: not managed by networkd). */
-  networkFiles: Record<string, string | null>;
-  /** Content of every file we manage, by path (null: absent). */
+  /** Content of every file we may manage, by path (null: absent). */
   files: Record<string, string | null>;
   sysctl: { tcp: string; udp: string };
   /** Priorities of the `lookup local` rules, IPv4 and IPv6. */
@@ -31,38 +31,31 @@ export interface ResolverState {
   upstream: string[];
 }
 
-const managedFiles = (d: ManagementVrfDesired, networkFiles: Record<string, string | null>) => {
-  const p = paths(d);
-  return [
-    p.netdev,
-    p.network,
-    p.sysctl,
-    p.rulesUnit,
-    ...Object.values(networkFiles).flatMap((f) => (f ? [p.dropIn(f)] : [])),
-  ];
-};
+/** Every file of ours this VRF may have on a host with these owners: any driver's, and the sysctls. */
+const candidates = (d: ManagementVrfDesired, h: HostView) => [
+  sysctlPath(d),
+  ...Object.values(drivers).flatMap((m) => m.paths(d, h)),
+];
 
 export function probeFacts(d: ManagementVrfDesired): Record<string, Raw> {
-  const p = paths(d);
   const cat = (path: string) =>
     sh`printf '\036file %s\n' ${path}; if [ -e ${path} ]; then cat ${path}; printf '\n\036end 0\n'; else printf '\n\036end 3\n'; fi`;
   return {
     link: sh`ip -d -j link show dev ${d.name}`,
     slaves: sh`ip -j link show master ${d.name} 2>/dev/null || echo '[]'`,
-    networkFiles: join(
-      d.interfaces.map(
-        (i) =>
-          sh`printf '%s ' ${i}; networkctl status -- ${i} 2>/dev/null | sed -n 's/^ *Network File: //p' | head -1; echo`,
-      ),
-    ),
-    // Our drop-ins live beside whatever .network file networkd uses; list every candidate.
+    ...Object.fromEntries(Object.entries(detectors).map(([name, m]) => [name, m.fact(d.interfaces)])),
+    dhcpClients: sh`PATH=$PATH:/usr/sbin:/sbin; for c in dhclient dhcpcd; do command -v $c >/dev/null 2>&1 && echo $c; done; true`,
+    // Our networkd drop-ins live beside whatever .network file networkd uses: every candidate is
+    // listed, so one left by an earlier owner is seen (and removed).
     files: join(
-      [p.netdev, p.network, p.sysctl, p.rulesUnit].map(cat).concat(
-        // VRF names are validated to [A-Za-z0-9_.:@-]: safe unquoted in this glob.
-        sh`for f in /etc/systemd/network/*.network.d/50-hosttune-vrf-${raw(d.name)}.conf; do
+      candidates(d, { owners: {}, dhcpClients: ["dhclient", "dhcpcd"] })
+        .map(cat)
+        .concat(
+          // VRF names are validated to [A-Za-z0-9_.:@-]: safe unquoted in this glob.
+          sh`for f in /etc/systemd/network/*.network.d/50-hosttune-vrf-${raw(d.name)}.conf; do
   [ -e "$f" ] || continue; printf '\036file %s\n' "$f"; cat "$f"; printf '\n\036end 0\n'
 done`,
-      ),
+        ),
     ),
     sysctl: sh`sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept`,
     vrfSupport: sh`[ -d /sys/module/vrf ] || modinfo -n vrf`,
@@ -100,6 +93,14 @@ const rulePrefs = (facts: Facts, is: (r: Rule) => boolean) => ({
   v6: prefs(fact(facts, "rules6").out, is),
 });
 
+/** Each interface's owners, from every detector's fact (a fact a capture lacks: no owner there). */
+function parseOwners(facts: Facts, d: ManagementVrfDesired): Record<string, Owner[]> {
+  const owners: Record<string, Owner[]> = Object.fromEntries(d.interfaces.map((i) => [i, []]));
+  for (const [name, m] of Object.entries(detectors))
+    for (const [i, o] of Object.entries(m.owners(facts[name]?.out ?? ""))) owners[i]?.push(o);
+  return owners;
+}
+
 export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObserved {
   const link = fact(facts, "link");
   const info = link.rc === 0 ? JSON.parse(link.out)[0] : null;
@@ -108,28 +109,19 @@ export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObs
       "this kernel has no VRF support (no vrf module, CONFIG_NET_VRF); " +
         "install the kernel's extra modules package (e.g. linux-modules-extra) or a kernel with VRF",
     );
-  const networkFiles = Object.fromEntries(
-    fact(facts, "networkFiles")
-      .out.split("\n")
-      .filter(Boolean)
-      .map((l) => {
-        const [i, f] = l.split(" ");
-        return [i, f || null];
-      }),
-  );
-  for (const i of d.interfaces)
-    if (!networkFiles[i])
-      throw new Error(
-        `interface ${i} is not managed by systemd-networkd (no .network file); hosttune persists the VRF through networkd, so configure ${i} there first`,
-      );
+  const host: HostView = {
+    owners: parseOwners(facts, d),
+    dhcpClients: (facts.dhcpClients?.out ?? "").split("\n").filter(Boolean),
+  };
   const found = parseFiles(fact(facts, "files").out);
-  const files = Object.fromEntries(managedFiles(d, networkFiles).map((p) => [p, found[p] ?? null]));
+  const paths = new Set([...candidates(d, host), ...Object.keys(found)]);
+  const files = Object.fromEntries([...paths].map((p) => [p, found[p] ?? null]));
   const [tcp, udp] = fact(facts, "sysctl").out.trim().split("\n");
   const routes = fact(facts, "vrfRoutes").out;
   return {
     link: info ? { kind: info.linkinfo?.info_kind ?? "", table: info.linkinfo?.info_data?.table ?? null } : null,
     slaves: (JSON.parse(fact(facts, "slaves").out || "[]") as { ifname: string }[]).map((l) => l.ifname).sort(),
-    networkFiles,
+    ...host,
     files,
     sysctl: { tcp, udp },
     localRule: rulePrefs(facts, (r) => r.table === "local"),

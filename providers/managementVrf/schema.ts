@@ -43,13 +43,6 @@ export const managementVrfSchema = z
 
 export type ManagementVrfDesired = z.infer<typeof managementVrfSchema>;
 
-export const NETWORK_DIR = "/etc/systemd/network";
-export const paths = (d: ManagementVrfDesired) => ({
-  netdev: `${NETWORK_DIR}/50-hosttune-vrf-${d.name}.netdev`,
-  network: `${NETWORK_DIR}/50-hosttune-vrf-${d.name}.network`,
-  sysctl: `/etc/sysctl.d/90-hosttune-vrf-${d.name}.conf`,
-  rulesUnit: `/etc/systemd/system/hosttune-vrf-${d.name}-rules.service`,
-  // Drop-ins for a .network file anywhere (/usr/lib, /run, /etc) may live in /etc.
-  dropIn: (networkFile: string) =>
-    `${NETWORK_DIR}/${networkFile.slice(networkFile.lastIndexOf("/") + 1)}.d/50-hosttune-vrf-${d.name}.conf`,
-});
+/** The first line of every file ManagementVrf writes. */
+export const HEADER = "# Managed by hosttune (ManagementVrf).";
+export const sysctlPath = (d: ManagementVrfDesired) => `/etc/sysctl.d/90-hosttune-vrf-${d.name}.conf`;

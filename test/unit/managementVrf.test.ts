@@ -20,13 +20,18 @@ describe("ManagementVrf probe", () => {
     expect(observe(facts(), d)).toEqual({
       link: null,
       slaves: [],
-      networkFiles: { enp0s2: "/etc/systemd/network/10-lab-uplink.network" },
+      owners: { enp0s2: [{ manager: "networkd", source: "/etc/systemd/network/10-lab-uplink.network" }] },
+      dhcpClients: [],
       files: {
+        "/etc/sysctl.d/90-hosttune-vrf-mgmt.conf": null,
         "/etc/systemd/network/50-hosttune-vrf-mgmt.netdev": null,
         "/etc/systemd/network/50-hosttune-vrf-mgmt.network": null,
-        "/etc/sysctl.d/90-hosttune-vrf-mgmt.conf": null,
         "/etc/systemd/system/hosttune-vrf-mgmt-rules.service": null,
         "/etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf": null,
+        "/etc/network/if-pre-up.d/hosttune-vrf-mgmt": null,
+        "/etc/network/if-up.d/hosttune-vrf-mgmt": null,
+        "/etc/dhcp/dhclient-exit-hooks.d/hosttune-vrf-mgmt": null,
+        "/usr/lib/dhcpcd/dhcpcd-hooks/90-hosttune-vrf-mgmt": null,
       },
       sysctl: { tcp: "0", udp: "0" },
       localRule: { v4: [0], v6: [0] },
@@ -60,9 +65,10 @@ describe("ManagementVrf probe", () => {
     expect(() => observe(f, d)).toThrow(/this kernel has no VRF support/);
   });
 
-  it("refuses an interface networkd does not manage", () => {
-    expect(() => observe(facts(), { ...d, interfaces: ["enp0s3"] })).toThrow(
-      /enp0s3 is not managed by systemd-networkd/,
+  it("refuses an interface no manager configures, before any change", () => {
+    const d3 = { ...d, interfaces: ["enp0s3"] };
+    expect(() => want(d3, observe(facts(), d3))).toThrow(
+      /interface enp0s3 is configured by no network manager that hosttune can see/,
     );
   });
 
@@ -83,7 +89,7 @@ describe("ManagementVrf planner", () => {
   const o = observe(facts(), d);
 
   it("renders the networkd files", () => {
-    const files = renderFiles(d, o.networkFiles);
+    const files = renderFiles(d, o).files;
     expect(files["/etc/systemd/network/50-hosttune-vrf-mgmt.netdev"]).toContain(
       "[NetDev]\nName=mgmt\nKind=vrf\n\n[VRF]\nTable=1000\n",
     );
@@ -104,17 +110,15 @@ describe("ManagementVrf planner", () => {
       "ExecStart=/bin/sh -c 'if ip -6 rule show pref 32765 table local | grep -q .; then ip -6 rule del pref 0 table local",
     );
     expect(
-      renderFiles({ ...d, reorderLocalRule: false }, o.networkFiles)[
-        "/etc/systemd/network/50-hosttune-vrf-mgmt.network"
-      ],
+      renderFiles({ ...d, reorderLocalRule: false }, o).files["/etc/systemd/network/50-hosttune-vrf-mgmt.network"],
     ).not.toContain("RoutingPolicyRule");
   });
 
   it("plans files, sysctls, the rules unit, networkd and the local rule", () => {
     expect(plan(want(d, o), o, d).map((s) => s.describe)).toEqual([
+      "write /etc/sysctl.d/90-hosttune-vrf-mgmt.conf",
       "write /etc/systemd/network/50-hosttune-vrf-mgmt.netdev",
       "write /etc/systemd/network/50-hosttune-vrf-mgmt.network",
-      "write /etc/sysctl.d/90-hosttune-vrf-mgmt.conf",
       "write /etc/systemd/system/hosttune-vrf-mgmt-rules.service",
       "write /etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf",
       "l3mdev accept tcp=1 udp=1",
@@ -334,5 +338,170 @@ describe("ManagementVrf resolver handling", () => {
 
   it("keep leaves the resolver alone", () => {
     expect(want(d, observe(resolvedFacts(), d)).resolver).toBeNull();
+  });
+});
+
+describe("ManagementVrf network managers", () => {
+  const di = managementVrfSchema.parse({ interfaces: ["enp0s2", "up0"] });
+  // A Debian 12 lab VM installed the ordinary way (lab/manager.sh ifupdown): enp0s2 static,
+  // up0 by dhclient, networkd stopped.
+  const ifupdownFacts = () => fixture("managementVrf-ifupdown-bookworm.txt");
+  const withOwners = (f: ReturnType<typeof facts>, owners: Record<string, string>) => ({ ...f, ...owners });
+
+  it("networkctl's n/a (networkd not running or not managing the interface) is no owner", () => {
+    // What the probe read before managers were told apart (issue 24): networkctl answers without networkd.
+    const f = withOwners(ifupdownFacts(), {
+      networkFiles: { rc: 0, out: "enp0s2 n/a\nup0 n/a\n" },
+      ifquery: { rc: 0, out: "" },
+    });
+    const o = observe(f, di);
+    expect(o.owners).toEqual({ enp0s2: [], up0: [] });
+    expect(() => want(di, o)).toThrow(
+      /interface enp0s2 is configured by no network manager that hosttune can see .*configure enp0s2 with one of them first/,
+    );
+  });
+
+  it("finds ifupdown owning both interfaces, and dhclient, on a Debian 12 host installed with ifupdown", () => {
+    const o = observe(ifupdownFacts(), di);
+    expect(o.owners).toEqual({
+      enp0s2: [{ manager: "ifupdown", source: "/etc/network/interfaces" }],
+      up0: [{ manager: "ifupdown", source: "/etc/network/interfaces" }],
+    });
+    expect(o.dhcpClients).toEqual(["dhclient"]);
+  });
+
+  it("plans ifupdown's hooks, executable, applied with ifdown and ifup, and no networkd file or unit", () => {
+    const o = observe(ifupdownFacts(), di);
+    const t = want(di, o);
+    expect(t.manager).toBe("ifupdown");
+    expect(t.executables).toEqual([
+      "/etc/network/if-pre-up.d/hosttune-vrf-mgmt",
+      "/etc/network/if-up.d/hosttune-vrf-mgmt",
+    ]);
+    const steps = plan(t, o, di);
+    expect(steps.map((s) => s.describe)).toEqual([
+      "write /etc/sysctl.d/90-hosttune-vrf-mgmt.conf",
+      "write /etc/network/if-pre-up.d/hosttune-vrf-mgmt",
+      "write /etc/network/if-up.d/hosttune-vrf-mgmt",
+      "write /etc/dhcp/dhclient-exit-hooks.d/hosttune-vrf-mgmt",
+      "l3mdev accept tcp=1 udp=1",
+      "ensure the l3mdev rule (pref 1000)",
+      "ifupdown: create VRF mgmt (table 1000) and enslave enp0s2, up0 (ifdown, ifup)",
+      "lookup local at pref 32765",
+    ]);
+    expect(steps[1]).toMatchObject({ writeFile: { mode: "0755" } });
+    expect(steps[3]).not.toMatchObject({ writeFile: { mode: "0755" } });
+    // The host's own rollback: every file of ours removed, ifupdown configures the interfaces anew.
+    const back = plan(restore(di, o), undefined, di).map((s) => s.describe);
+    expect(back).toContain("remove /etc/network/if-pre-up.d/hosttune-vrf-mgmt");
+    expect(back).toContain("ifupdown: delete VRF mgmt and give enp0s2, up0 back to the main table (ifdown, ifup)");
+    expect(back.at(-1)).toBe("lookup local at pref 0");
+  });
+
+  it("a VRF left by networkd's files on a host ifupdown now owns: networkd's files go", () => {
+    const o = observe(ifupdownFacts(), di);
+    const stale = "/etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf";
+    const t = want(di, { ...o, files: { ...o.files, [stale]: "[Network]\nVRF=mgmt\n" } });
+    expect(t.files[stale]).toBeNull();
+  });
+
+  it.each([
+    [
+      "two managers at once",
+      { networkFiles: { rc: 0, out: "enp0s2 /etc/systemd/network/10-lab-uplink.network\n" } },
+      /interface enp0s2 is configured by 2 network managers at once: networkd \(\/etc\/systemd\/network\/10-lab-uplink\.network\) and ifupdown \(\/etc\/network\/interfaces\)/,
+    ],
+    [
+      "NetworkManager",
+      {
+        ifquery: { rc: 0, out: "" },
+        nmDevices: {
+          rc: 0,
+          out: "enp0s2|100 (connected)|/etc/NetworkManager/system-connections/enp0s2.nmconnection\nup0|100 (connected)|/etc/NetworkManager/system-connections/up0.nmconnection\n",
+        },
+      },
+      /interface enp0s2 is configured by NetworkManager \(\/etc\/NetworkManager\/system-connections\/enp0s2\.nmconnection\), which hosttune cannot drive yet \(it drives networkd and ifupdown\); nothing was changed/,
+    ],
+    [
+      "netplan rendering to networkd",
+      {
+        ifquery: { rc: 0, out: "" },
+        networkFiles: {
+          rc: 0,
+          out: "enp0s2 /run/systemd/network/10-netplan-enp0s2.network\nup0 /run/systemd/network/10-netplan-up0.network\n",
+        },
+      },
+      /configured by netplan \(\/run\/systemd\/network\/10-netplan-enp0s2\.network\), which hosttune cannot drive yet/,
+    ],
+    [
+      "ifupdown2",
+      { ifquery: { rc: 0, out: "enp0s2 ifupdown2\nup0 ifupdown2\n" } },
+      /configured by ifupdown2 \(\/etc\/network\/interfaces\), which hosttune cannot drive yet/,
+    ],
+    [
+      "one interface per manager",
+      {
+        ifquery: { rc: 0, out: "up0 ifupdown\n" },
+        networkFiles: { rc: 0, out: "enp0s2 /etc/systemd/network/10-lab-uplink.network\n" },
+      },
+      /the interfaces of one VRF must share one network manager: enp0s2 is networkd \(.*\), up0 is ifupdown \(\/etc\/network\/interfaces\)/,
+    ],
+    [
+      "NetworkManager's unmanaged and external devices are not its own",
+      {
+        nmDevices: { rc: 0, out: "enp0s2|10 (unmanaged)|\nup0|100 (connected (externally))|\n" },
+      },
+      null,
+    ],
+  ])("%s: a clear error before any change", (_, owners, message) => {
+    const o = observe(withOwners(ifupdownFacts(), owners), di);
+    if (message) expect(() => want(di, o)).toThrow(message);
+    else expect(want(di, o).manager).toBe("ifupdown");
+  });
+});
+
+// ifupdown's if-up hook in a real shell, with an `ip` that logs what it is asked and knows one
+// route in the main table: what ifupdown and a DHCP client's hook make of an interface.
+describe("ManagementVrf ifupdown hooks (real shell)", () => {
+  const di = managementVrfSchema.parse({ interfaces: ["enp0s2", "up0"] });
+  const o = observe(fixture("managementVrf-ifupdown-bookworm.txt"), di);
+  const hook = want(di, o).files["/etc/network/if-up.d/hosttune-vrf-mgmt"]!;
+
+  function runHook(env: Record<string, string>) {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-ifup-"));
+    mkdirSync(join(dir, "bin"));
+    writeFileSync(
+      join(dir, "bin", "ip"),
+      `#!/bin/sh\necho "ip $*" >> ${dir}/log\ncase "$*" in "-4 route show table main dev up0") echo "default via 192.0.2.1 proto static";; esac\ntrue\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(dir, "hook"), hook, { mode: 0o755 });
+    const r = spawnSync(join(dir, "hook"), [], {
+      encoding: "utf8",
+      env: { PATH: `${join(dir, "bin")}:${process.env.PATH}`, ...env },
+    });
+    const log = existsSync(join(dir, "log")) ? readFileSync(join(dir, "log"), "utf8") : "";
+    return { rc: r.status, stderr: r.stderr, log: log.split("\n").filter(Boolean) };
+  }
+
+  it("moves what ifupdown put in the main table into the VRF's, and puts the local rule after l3mdev", () => {
+    const r = runHook({ IFACE: "up0" });
+    expect(r).toMatchObject({ rc: 0, stderr: "" });
+    expect(r.log).toContain("ip -4 route replace default via 192.0.2.1 proto static dev up0 table 1000");
+    expect(r.log).toContain("ip -4 route del default via 192.0.2.1 proto static dev up0 table main");
+    expect(r.log).toContain("ip -4 rule add pref 32765 table local");
+    expect(r.log).toContain("ip -6 rule del pref 0 table local");
+  });
+
+  it("adds a lease's subnet and first router to the VRF's table (a DHCP client's hook)", () => {
+    const r = runHook({ IFACE: "enp0s2", SUBNET: "192.0.2.0/24", ADDR: "192.0.2.69", ROUTERS: "192.0.2.1 192.0.2.9" });
+    expect(r.rc).toBe(0);
+    expect(r.log).toContain("ip route replace 192.0.2.0/24 dev enp0s2 table 1000 proto dhcp scope link src 192.0.2.69");
+    expect(r.log).toContain("ip route replace default via 192.0.2.1 dev enp0s2 table 1000 proto dhcp");
+    expect(r.log.join("\n")).not.toContain("192.0.2.9");
+  });
+
+  it("leaves every other interface alone", () => {
+    expect(runHook({ IFACE: "enp0s3", ROUTERS: "192.0.2.1" })).toEqual({ rc: 0, stderr: "", log: [] });
   });
 });

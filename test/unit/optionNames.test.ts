@@ -67,13 +67,20 @@ describe("names on command lines", () => {
     const runs = vrfPlan({ ...restoreNothing, link: null }, undefined, d).map((s) => ("run" in s ? s.run.text : ""));
     expect(runs.join("\n")).toContain("ip link del dev mgmt");
     expect(runs.join("\n")).toContain("networkctl reconfigure -- enp0s2");
+    const ifupdown = vrfPlan({ ...restoreNothing, manager: "ifupdown", link: null }, undefined, d)
+      .map((s) => ("run" in s ? s.run.text : ""))
+      .join("\n");
+    expect(ifupdown).toContain(`ifdown --force -- "$i"`);
+    expect(ifupdown).toContain(`ifup -- "$i"`);
   });
 });
 
 const restoreNothing = {
+  manager: "networkd" as const,
   files: {},
+  executables: [],
   sysctl: { tcp: "0", udp: "0" },
-  localRule: 0 as const,
+  localRule: { pref: 0 as const, byManager: false },
   rulesUnitEnabled: false,
   resolver: null,
 };

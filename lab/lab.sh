@@ -133,10 +133,10 @@ case "$cmd" in
     # Hands the VM's network to one manager (lab/manager.sh): run detached on the VM, since it
     # resets the interface that carries this SSH connection, then waited for over a fresh one.
     d="$lab/vm${2:?vm number}"; variant=${3:?variant}
-    ssh $(ssh_opts "$d") root@127.0.0.1 "cat > /run/hosttune-lab-manager.sh && rm -f /run/hosttune-lab-manager.log &&
-      systemd-run --quiet --unit=hosttune-lab-manager-\$(date +%s) sh -c 'sh /run/hosttune-lab-manager.sh $variant > /run/hosttune-lab-manager.log 2>&1; echo \$? >> /run/hosttune-lab-manager.log'" < "$here/manager.sh"
+    ssh $(ssh_opts "$d") root@127.0.0.1 "cat > /run/hosttune-lab-manager.sh && rm -f /var/log/hosttune-lab-manager.log &&
+      systemd-run --quiet --unit=hosttune-lab-manager-\$(date +%s) sh -c 'sh /run/hosttune-lab-manager.sh $variant > /var/log/hosttune-lab-manager.log 2>&1; echo \$? >> /var/log/hosttune-lab-manager.log'" < "$here/manager.sh"
     t0=$SECONDS
-    until out=$(ssh $(ssh_opts "$d") root@127.0.0.1 'cat /run/hosttune-lab-manager.log 2>/dev/null') && [ -n "$out" ] && echo "$out" | tail -1 | grep -qx '[0-9]*'; do
+    until out=$(ssh $(ssh_opts "$d") root@127.0.0.1 'cat /var/log/hosttune-lab-manager.log 2>/dev/null') && [ -n "$out" ] && echo "$out" | tail -1 | grep -qx '[0-9]*'; do
       [ $((SECONDS - t0)) -lt 300 ] || { echo "lab: $(basename "$d"): manager $variant did not finish in 300s" >&2; exit 1; }
       sleep 2
     done

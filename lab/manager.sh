@@ -9,6 +9,7 @@
 #   ifupdown   Debian's installer: /etc/network/interfaces, enp0s2 static, up0 by DHCP
 #              (dhclient on Debian 12, without systemd-resolved; dhcpcd on 13, feeding
 #              systemd-resolved), networkd off
+#   NetworkManager  enp0s2 by a profile of NetworkManager's (static); up0 left to it
 set -eu
 variant=${1:?variant}
 uplink=/etc/systemd/network/10-lab-uplink.network
@@ -43,25 +44,32 @@ systemctl enable --quiet hosttune-lab-upstream.service
 systemctl is-active -q hosttune-lab-upstream.service || systemctl start hosttune-lab-upstream.service
 
 # Leave the current manager: what it configured goes with it.
-release() {
-  systemctl disable --now --quiet systemd-networkd.service systemd-networkd.socket 2>/dev/null || true
-  [ -e "$uplink" ] && mv "$uplink" "$uplink.off"
-  if command -v ifdown >/dev/null; then ifdown -a --force 2>/dev/null || true; fi
-  for i in enp0s2 up0; do ip addr flush dev "$i"; ip route flush dev "$i"; done
-}
+systemctl disable --now --quiet systemd-networkd.service systemd-networkd.socket 2>/dev/null || true
+[ ! -e "$uplink" ] || mv "$uplink" "$uplink.off"
+ifdown -a --force 2>/dev/null || true
+if systemctl is-active -q NetworkManager.service; then
+  for c in lab-enp0s2 lab-up0; do nmcli connection delete "$c" 2>/dev/null || true; done
+  systemctl disable --now --quiet NetworkManager.service
+fi
+printf '# interfaces(5) file used by ifup(8) and ifdown(8)\nsource /etc/network/interfaces.d/*\n' > /etc/network/interfaces
+for i in enp0s2 up0; do
+  ip addr flush dev "$i"
+  ip route flush dev "$i"
+done
+ip link set lo up
+for f in -4 -6; do ip $f rule show pref 0 table local | grep -q . || ip $f rule add pref 0 table local; done
+systemctl unmask --quiet systemd-resolved.service
+systemctl enable --now --quiet systemd-resolved.service
+ln -sfn ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
 
 case "$variant" in
   networkd)
-    [ -e "$uplink.off" ] && mv "$uplink.off" "$uplink"
-    systemctl unmask --quiet systemd-resolved.service
-    systemctl enable --now --quiet systemd-resolved.service
-    ln -sfn ../run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
-    printf '# interfaces(5) file used by ifup(8) and ifdown(8)\nsource /etc/network/interfaces.d/*\n' > /etc/network/interfaces
+    mv "$uplink.off" "$uplink"
     systemctl enable --now --quiet systemd-networkd.service
-    networkctl reload; networkctl reconfigure enp0s2
+    networkctl reload
+    networkctl reconfigure enp0s2
     ;;
   ifupdown)
-    release
     cat > /etc/network/interfaces <<'IFACES'
 # This file describes the network interfaces available on your system
 # and how to activate them. For more information, see interfaces(5).
@@ -91,5 +99,14 @@ IFACES
     ifup enp0s2
     ifup up0
     ;;
-  *) echo "manager.sh: unknown variant $variant" >&2; exit 2 ;;
+  NetworkManager)
+    systemctl enable --now --quiet NetworkManager.service
+    nmcli connection add type ethernet ifname enp0s2 con-name lab-enp0s2 ipv4.method manual \
+      ipv4.addresses 10.0.2.15/24 ipv6.method ignore >/dev/null
+    nmcli connection up lab-enp0s2 >/dev/null
+    ;;
+  *)
+    echo "manager.sh: unknown variant $variant" >&2
+    exit 2
+    ;;
 esac

@@ -472,7 +472,15 @@ describe("ManagementVrf ifupdown hooks (real shell)", () => {
     mkdirSync(join(dir, "bin"));
     writeFileSync(
       join(dir, "bin", "ip"),
-      `#!/bin/sh\necho "ip $*" >> ${dir}/log\ncase "$*" in "-4 route show table main dev up0") echo "default via 192.0.2.1 proto static";; esac\ntrue\n`,
+      `#!/bin/sh
+echo "ip $*" >> ${dir}/log
+case "$*" in
+  "-4 route show table main dev up0") echo "default via 192.0.2.1 proto static" ;;
+  *"rule add pref 32765"*) touch ${dir}/rule-$1 ;;
+  *"rule show pref 32765"*) [ ! -e ${dir}/rule-$1 ] || echo "32765: from all lookup local" ;;
+esac
+true
+`,
       { mode: 0o755 },
     );
     writeFileSync(join(dir, "hook"), hook, { mode: 0o755 });

@@ -37,10 +37,14 @@ export const paths = (d: ManagementVrfDesired) => ({
   dhcpcd: `/usr/lib/dhcpcd/dhcpcd-hooks/90-${hookName(d)}`,
 });
 
+// Only for the VRF's interfaces; one hook at a time (at boot, ifup runs for several at once).
 const ours = (d: ManagementVrfDesired) => sh`case "$IFACE" in
   ${d.interfaces.map((i) => sh`${i}`).reduce((a, b) => sh`${a}|${b}`)}) ;;
   *) exit 0 ;;
-esac`;
+esac
+mkdir -p /run/hosttune
+exec 9>${`/run/hosttune/vrf-${d.name}.lock`}
+flock -w 60 9 || true`;
 
 function render(d: ManagementVrfDesired, h: HostView): Record<string, FileSpec> {
   const p = paths(d);
@@ -59,9 +63,10 @@ ${join(d.loopbackAddresses.map((a) => sh`ip addr replace ${a} dev ${d.name}`))}
 ip link set dev "$IFACE" master ${d.name}
 `;
   const localRule = d.reorderLocalRule
-    ? sh`for f in -4 -6; do
+    ? sh`# pref 0 goes only once the local lookup follows l3mdev: never no local lookup at all.
+for f in -4 -6; do
   ip $f rule show pref 32765 table local | grep -q . || ip $f rule add pref 32765 table local
-  ip $f rule del pref 0 table local 2>/dev/null || true
+  if ip $f rule show pref 32765 table local | grep -q .; then ip $f rule del pref 0 table local 2>/dev/null; fi
 done
 `
     : sh``;

@@ -1,0 +1,187 @@
+// ManagementVrf on hosts whose network another manager owns (issue 24), through the real CLI on
+// both releases: each VM handed to the manager by lab/lab.sh manager (as a host installed that
+// way has it), with enp0s2 static (the SSH path) and up0 addressed by DHCP from an upstream
+// namespace whose dnsmasq is the DNS server, reachable through up0 only. For each manager: up
+// (commit-confirmed), no changes planned, DNS through the VRF, loopback from the default VRF, a
+// lease renewed, the manager's own reload, a reboot, then destroy back to what the host had.
+// Runs with the reboot files, last; it gives each VM back to networkd.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type CliStack,
+  fleetConfig,
+  LAB_DIR,
+  LAB_PORT,
+  labStack,
+  labVms,
+  upFailure,
+  onVm,
+  onVmAsync,
+  rebootVm,
+  REPO,
+} from "./lab";
+
+const vms = labVms();
+const resolvedActive = (vm: (typeof vms)[number]) =>
+  onVm(vm, "systemctl is-active systemd-resolved || true").trim() === "active";
+
+/** lab/lab.sh manager: hands a VM's network to one manager (it waits for SSH to come back). */
+function manager(vmIndex: number, variant: string) {
+  execFileSync("bash", [join(REPO, "lab", "lab.sh"), "manager", String(vmIndex + 1), variant], {
+    stdio: "inherit",
+    env: { ...process.env, HOSTTUNE_LAB_DIR: LAB_DIR, HOSTTUNE_LAB_PORT: String(LAB_PORT) },
+  });
+}
+
+/** A command that cuts the VM's network (the manager's own reload), run detached and waited for. */
+async function detached(vm: (typeof vms)[number], command: string) {
+  const unit = `e2e-detached-${Date.now()}`;
+  onVm(vm, `systemd-run --quiet --unit=${unit} --remain-after-exit sh -c ${JSON.stringify(command)}`);
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const state = await onVmAsync(
+      vm,
+      `systemctl show -p ActiveState --value ${unit}; systemctl show -p Result --value ${unit}`,
+    ).catch(() => "");
+    if (/^active\n/.test(state)) {
+      expect(state, `${command} on ${vm.name}`).toMatch(/success/);
+      return;
+    }
+    if (/^failed/.test(state)) throw new Error(`${command} failed on ${vm.name}: ${state}`);
+  }
+  throw new Error(`${command} did not finish on ${vm.name} within 240s`);
+}
+
+/** What a VRF change may touch, manager-agnostic: links, routes of every table, rules, sysctls, our files. */
+const hostState = (vm: (typeof vms)[number]) =>
+  onVm(
+    vm,
+    "ip -br link | awk '{print $1}' | sort; ip route show table all | grep -v -e '^local ' -e '^broadcast ' -e '^multicast ' -e ' proto ra ' -e 'fe80::' | sed 's/ expires [0-9]*sec//' | sort; " +
+      "ip rule; ip -6 rule; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; " +
+      "ls /etc/network/if-pre-up.d /etc/network/if-up.d /etc/dhcp/dhclient-exit-hooks.d /usr/lib/dhcpcd/dhcpcd-hooks /etc/sysctl.d 2>/dev/null; " +
+      "readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved; ifquery -a 2>/dev/null | sort",
+  );
+
+/** The VRF as asked, seen from the host: both interfaces in it, their routes in its table only. */
+function expectVrf(vm: (typeof vms)[number]) {
+  const where = `${vm.name} (${vm.release})`;
+  expect(onVm(vm, "ip -j -d link show dev mgmt"), where).toMatch(/"info_kind":"vrf".*"table":1000/);
+  expect(onVm(vm, "ip -br link show master mgmt | awk '{print $1}' | sed 's/@.*//' | sort").split("\n"), where).toEqual(
+    ["enp0s2", "up0", ""],
+  );
+  expect(onVm(vm, "ip route show vrf mgmt default"), where).toMatch(/^default via 192\.0\.2\.1 dev up0/m);
+  expect(onVm(vm, "ip route show table main"), where).not.toMatch(/dev (enp0s2|up0)/);
+  for (const family of ["-4", "-6"])
+    expect(onVm(vm, `ip ${family} rule`), where).toMatch(
+      /^1000:\s+from all lookup \[l3mdev-table\]\n32765:\s+from all lookup local/m,
+    );
+  // DNS through the VRF: the server (192.0.2.1) is reachable through up0 only.
+  expect(onVm(vm, "ip vrf exec mgmt getent hosts mgmt.lab.test"), where).toMatch(/^192\.0\.2\.80\s+mgmt\.lab\.test/);
+  expect(onVm(vm, "timeout 20 getent hosts mgmt.lab.test; echo rc=$?"), where).toMatch(/rc=[^0]/);
+  // Loopback still answers from the default VRF (sshd on 127.0.0.1 and ::1).
+  expect(
+    onVm(vm, "timeout 5 bash -c 'echo > /dev/tcp/127.0.0.1/22 && echo > /dev/tcp/::1/22' && echo ok").trim(),
+    where,
+  ).toBe("ok");
+}
+
+describe.each([["ifupdown"]])("ManagementVrf on %s", (variant) => {
+  let stack: CliStack;
+  const original: Record<string, string> = {};
+
+  beforeAll(async () => {
+    vms.forEach((_, i) => manager(i, variant));
+    for (const vm of vms) original[vm.name] = hostState(vm);
+    const config = fleetConfig({ managementVrf: { name: "mgmt", table: 1000, interfaces: ["enp0s2", "up0"] } });
+    // Where systemd-resolved serves the host (Debian 13's dhcpcd feeds it), it cannot serve the VRF.
+    config.hosts.forEach((h, i) => {
+      if (resolvedActive(vms[i])) h.tuning = { managementVrf: { resolver: "disableResolved" } };
+    });
+    stack = await labStack(`e2e-vrf-${variant}`, config);
+  });
+
+  afterAll(async () => {
+    await stack?.remove();
+    vms.forEach((_, i) => manager(i, "networkd"));
+  });
+
+  // An if-up.d hook of the operator's fails once (it removes its marker): the change's first ifup
+  // fails, and the host's rollback, whose ifup then works, puts everything back.
+  it("a change whose manager command fails is rolled back by the host; the error carries the manager's message", async () => {
+    const hook = "/etc/network/if-up.d/zz-e2e-fail";
+    for (const vm of vms)
+      onVm(
+        vm,
+        `printf '#!/bin/sh\n[ ! -e /run/e2e-fail ] || { rm /run/e2e-fail; echo "e2e: refusing $IFACE" >&2; exit 1; }\n' > ${hook}; chmod +x ${hook}; touch /run/e2e-fail`,
+      );
+    try {
+      const msg = await upFailure(stack);
+      expect(msg).toMatch(
+        /step \d+\/\d+ "ifupdown: create VRF mgmt \(table 1000\) and enslave enp0s2, up0 \(ifdown, ifup\)" failed/,
+      );
+      expect(msg).toMatch(/e2e: refusing enp0s2/);
+      expect(msg).toMatch(/\(the host rolled it back\)/);
+      expect(msg).not.toMatch(/rollback failed|as it was before/);
+    } finally {
+      for (const vm of vms) onVm(vm, `rm -f ${hook} /run/e2e-fail`);
+    }
+    for (const vm of vms) expect(hostState(vm), vm.name).toBe(original[vm.name]);
+  });
+
+  it("up converges commit-confirmed through the manager: DNS through the VRF, loopback, no changes after", async () => {
+    const { stdout } = await stack.up();
+    expect(stdout).not.toMatch(/error/i);
+    for (const vm of vms) expectVrf(vm);
+    await stack.preview({ expectNoChanges: true });
+  });
+
+  it("a renewed lease's routes stay in the VRF", async () => {
+    const acks = (vm: (typeof vms)[number]) => Number(onVm(vm, "grep -c DHCPACK /run/hosttune-lab-upstream.log"));
+    const before = vms.map(acks);
+    // Leases last 2 minutes: a renewal comes within about 70 s (a slow host: allow 200).
+    const deadline = Date.now() + 200_000;
+    while (vms.some((vm, i) => acks(vm) <= before[i])) {
+      expect(Date.now(), "no lease renewed within 200 s").toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+    for (const vm of vms) expectVrf(vm);
+    await stack.preview({ expectNoChanges: true });
+  });
+
+  it("the manager's own reload keeps the VRF", async () => {
+    await Promise.all(vms.map((vm) => detached(vm, "ifdown up0 enp0s2 && ifup enp0s2 up0")));
+    for (const vm of vms) expectVrf(vm);
+    await stack.preview({ expectNoChanges: true });
+  });
+
+  it("a reboot keeps the VRF", async () => {
+    await Promise.all(vms.map((vm) => rebootVm(vm)));
+    for (const vm of vms) expectVrf(vm);
+    await stack.preview({ expectNoChanges: true });
+  });
+
+  it("destroy gives the host back as it was, and the manager still configures it", async () => {
+    await stack.destroy();
+    for (const vm of vms) {
+      expect(hostState(vm), vm.name).toBe(original[vm.name]);
+      await detached(vm, "ifdown up0 enp0s2 && ifup enp0s2 up0");
+      expect(hostState(vm), vm.name).toBe(original[vm.name]);
+    }
+  });
+});
+
+describe("ManagementVrf on a manager hosttune does not drive yet", () => {
+  afterAll(() => vms.forEach((_, i) => manager(i, "networkd")));
+
+  it("NetworkManager: up refuses by name, before any change", async () => {
+    vms.forEach((_, i) => manager(i, "NetworkManager"));
+    const before = vms.map(hostState);
+    const stack = await labStack("e2e-vrf-nm", fleetConfig({ managementVrf: { interfaces: ["enp0s2"] } }));
+    expect(await upFailure(stack)).toMatch(
+      /interface enp0s2 is configured by NetworkManager \(\/etc\/NetworkManager\/system-connections\/lab-enp0s2\.nmconnection\), which hosttune cannot drive yet \(it drives networkd and ifupdown\); nothing was changed/,
+    );
+    expect(vms.map(hostState)).toEqual(before);
+    await stack.remove();
+  });
+});

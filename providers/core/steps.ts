@@ -73,7 +73,11 @@ const takeLock = (then: Raw) => sh`mkdir -p /run/hosttune && exec 9>${LOCK_FILE}
 export function applyScript(steps: readonly Step[]): Raw {
   return join([
     takeLock(sh`{ echo "another hosttune run has held "${LOCK_FILE}" for 120s" >&2; exit 75; }`),
-    ...steps.map((s, i) => sh`${stepShell(s)} || { printf '\n\036hosttune-failed %s\n' ${i} >&2; exit 1; }`),
+    // Tested on a line of its own: a subshell on the left of || would run with set -e ignored.
+    ...steps.map(
+      (s, i) => sh`${stepShell(s)}
+[ $? -eq 0 ] || { printf '\n\036hosttune-failed %s\n' ${i} >&2; exit 1; }`,
+    ),
   ]);
 }
 

@@ -227,12 +227,13 @@ function inOrder(pref: 0 | 32765, o: ManagementVrfObserved, family: "v4" | "v6")
   return local.length > 0 && local.every((p) => p > Math.max(0, ...l3mdev));
 }
 
+/** The local rule at `pref`; pref 0 as the kernel's own (networkd deletes any other rule it does not own). */
 function localRuleStep(pref: 0 | 32765): Step {
   if (pref === 0)
     return {
       describe: "lookup local at pref 0",
       run: sh`for f in -4 -6; do
-  ip $f rule show pref 0 table local | grep -q . || ip $f rule add pref 0 table local
+  ip $f rule show pref 0 table local | grep -q . || ip $f rule add pref 0 table local protocol kernel
   while ip $f rule del pref 32765 table local 2>/dev/null; do :; done
 done`,
     };

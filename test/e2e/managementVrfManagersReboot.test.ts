@@ -53,12 +53,15 @@ async function detached(vm: (typeof vms)[number], command: string) {
   throw new Error(`${command} did not finish on ${vm.name} within 240s`);
 }
 
-/** What a VRF change may touch, manager-agnostic: links, routes of every table, rules, sysctls, our files. */
+/**
+ * What a VRF change may touch, manager-agnostic: links, routes of every table, rules, sysctls, our
+ * files. Not the l3mdev rule (it stays, see README) nor what router advertisements bring, on their own time.
+ */
 const hostState = (vm: (typeof vms)[number]) =>
   onVm(
     vm,
-    "ip -br link | awk '{print $1}' | sort; ip route show table all | grep -v -e '^local ' -e '^broadcast ' -e '^multicast ' -e ' proto ra ' -e 'fe80::' | sed 's/ expires [0-9]*sec//' | sort; " +
-      "ip rule; ip -6 rule; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; " +
+    "ip -br link | awk '{print $1}' | sort; ip route show table all | grep -v -e '^local ' -e '^broadcast ' -e '^multicast ' -e ' proto ra ' -e 'fe80::' -e 'fec0::' | sed 's/ expires [0-9]*sec//' | sort; " +
+      "ip rule | grep -v l3mdev; ip -6 rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; " +
       "ls /etc/network/if-pre-up.d /etc/network/if-up.d /etc/dhcp/dhclient-exit-hooks.d /usr/lib/dhcpcd/dhcpcd-hooks /etc/sysctl.d 2>/dev/null; " +
       "readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved; ifquery -a 2>/dev/null | sort",
   );

@@ -396,6 +396,10 @@ describe("ManagementVrf network managers", () => {
     expect(back).toContain("remove /etc/network/if-pre-up.d/hosttune-vrf-mgmt");
     expect(back).toContain("ifupdown: delete VRF mgmt and give enp0s2, up0 back to the main table (ifdown, ifup)");
     expect(back.at(-1)).toBe("lookup local at pref 0");
+    // As the kernel's own: networkd deletes a rule it does not own at its next reconfigure, and a
+    // host without a local lookup answers nothing (the VM went dark when handed back to networkd).
+    const local = plan(restore(di, o), undefined, di).at(-1) as { run: { text: string } };
+    expect(local.run.text).toContain("ip $f rule add pref 0 table local protocol kernel");
   });
 
   it("a VRF left by networkd's files on a host ifupdown now owns: networkd's files go", () => {

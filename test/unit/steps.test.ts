@@ -114,6 +114,19 @@ describe("applyScript", () => {
     expect(() => statSync(join(dir, "3"))).toThrow();
   });
 
+  // A subshell on the left of || runs with set -e ignored: the step went on past its failure,
+  // and its last command's status was the step's (an ifup that failed, then one that worked).
+  it("stops a step at its first failing command, and fails the step", () => {
+    const dir = tmp();
+    const script = applyScript([
+      { describe: "half", run: sh`echo first >&2; false; touch ${join(dir, "after")}` },
+    ]).text.replaceAll("/run/hosttune", join(dir, "run"));
+    const r = spawnSync("sh", ["-c", script], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(failedStep(r.stderr)).toBe(0);
+    expect(() => statSync(join(dir, "after"))).toThrow();
+  });
+
   it("waits for the host lock held by another run", () => {
     const dir = tmp();
     const lockDir = join(dir, "run");

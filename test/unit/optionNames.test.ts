@@ -71,7 +71,8 @@ describe("names on command lines", () => {
       .map((s) => ("run" in s ? s.run.text : ""))
       .join("\n");
     expect(ifupdown).toContain(`ifdown --force -- "$i"`);
-    expect(ifupdown).toContain(`ifup -- "$i"`);
+    // The DHCP client ifup starts must not inherit the host lock's descriptor.
+    expect(ifupdown).toContain(`ifup -- "$i" 9>&-`);
   });
 });
 

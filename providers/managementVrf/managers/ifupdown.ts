@@ -115,13 +115,16 @@ esac
   return files;
 }
 
-/** ifdown, then ifup with our hooks in place (or gone): ifupdown configures the interfaces anew. */
+/**
+ * ifdown, then ifup with our hooks in place (or gone): ifupdown configures the interfaces anew.
+ * Without the host lock's descriptor (9): the DHCP client ifup leaves running would hold the lock.
+ */
 const cycle = (d: ManagementVrfDesired): Raw =>
   sh`PATH=$PATH:/usr/sbin:/sbin
 modprobe vrf 2>/dev/null || true
-for i in ${d.interfaces}; do ifdown --force -- "$i" >/dev/null 2>&1 || true; done
+for i in ${d.interfaces}; do ifdown --force -- "$i" >/dev/null 2>&1 9>&- || true; done
 ip link del dev ${d.name} 2>/dev/null || true
-for i in ${d.interfaces}; do ifup -- "$i"; done`;
+for i in ${d.interfaces}; do ifup -- "$i" 9>&-; done`;
 
 export const driver: Driver = {
   name: "ifupdown",

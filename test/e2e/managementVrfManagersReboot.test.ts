@@ -67,7 +67,9 @@ async function detached(vm: (typeof vms)[number], command: string) {
 const hostState = (vm: (typeof vms)[number]) =>
   onVm(
     vm,
-    "ip -br link | awk '{print $1}' | sort; ip route show table all | grep -v -e '^local ' -e '^broadcast ' -e '^multicast ' -e ' proto ra ' -e 'fe80::' -e 'fec0::' | sed 's/ expires [0-9]*sec//' | sort; " +
+    "ip -br link | awk '{print $1}' | sort; ip route show table all | " +
+      "grep -v -e '^local ' -e '^broadcast ' -e '^multicast ' -e ' proto ra ' -e 'fe80::' -e 'fec0::' | " +
+      "sed 's/ expires [0-9]*sec//' | sort; " +
       "ip rule | grep -v l3mdev; ip -6 rule | grep -v l3mdev; sysctl -n net.ipv4.tcp_l3mdev_accept net.ipv4.udp_l3mdev_accept; " +
       "ls /etc/network/if-pre-up.d /etc/network/if-up.d /etc/dhcp/dhclient-exit-hooks.d /usr/lib/dhcpcd/dhcpcd-hooks /etc/sysctl.d 2>/dev/null; " +
       "readlink /etc/resolv.conf; systemctl is-active systemd-resolved; systemctl is-enabled systemd-resolved; ifquery -a 2>/dev/null | sort",
@@ -123,7 +125,9 @@ describe.runIf(enabled).each([["ifupdown"]])("ManagementVrf on %s", (variant) =>
     for (const vm of vms)
       onVm(
         vm,
-        `printf '#!/bin/sh\n[ ! -e /run/e2e-fail ] || { rm /run/e2e-fail; echo "e2e: refusing $IFACE" >&2; exit 1; }\n' > ${hook}; chmod +x ${hook}; touch /run/e2e-fail`,
+        `printf '#!/bin/sh\n[ ! -e /run/e2e-fail ] || ` +
+          `{ rm /run/e2e-fail; echo "e2e: refusing $IFACE" >&2; exit 1; }\n' > ${hook}; ` +
+          `chmod +x ${hook}; touch /run/e2e-fail`,
       );
     try {
       const msg = await upFailure(stack);
@@ -189,7 +193,11 @@ describe.runIf(enabled)("ManagementVrf on a manager hosttune does not drive yet"
     const before = vms.map(hostState);
     const stack = await labStack("e2e-vrf-nm", fleetConfig({ managementVrf: { interfaces: ["enp0s2"] } }));
     expect(await upFailure(stack)).toMatch(
-      /interface enp0s2 is configured by NetworkManager \(\/etc\/NetworkManager\/system-connections\/lab-enp0s2\.nmconnection\), which hosttune cannot drive yet \(it drives networkd and ifupdown\); nothing was changed/,
+      new RegExp(
+        "interface enp0s2 is configured by NetworkManager " +
+          "\\(/etc/NetworkManager/system-connections/lab-enp0s2\\.nmconnection\\), " +
+          "which hosttune cannot drive yet \\(it drives networkd and ifupdown\\); nothing was changed",
+      ),
     );
     expect(vms.map(hostState)).toEqual(before);
     await stack.remove();

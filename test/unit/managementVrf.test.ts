@@ -413,7 +413,10 @@ describe("ManagementVrf network managers", () => {
     [
       "two managers at once",
       { networkFiles: { rc: 0, out: "enp0s2 /etc/systemd/network/10-lab-uplink.network\n" } },
-      /interface enp0s2 is configured by 2 network managers at once: networkd \(\/etc\/systemd\/network\/10-lab-uplink\.network\) and ifupdown \(\/etc\/network\/interfaces\)/,
+      new RegExp(
+        "interface enp0s2 is configured by 2 network managers at once: " +
+          "networkd \\(/etc/systemd/network/10-lab-uplink\\.network\\) and ifupdown \\(/etc/network/interfaces\\)",
+      ),
     ],
     [
       "NetworkManager",
@@ -421,10 +424,16 @@ describe("ManagementVrf network managers", () => {
         ifquery: { rc: 0, out: "" },
         nmDevices: {
           rc: 0,
-          out: "enp0s2|100 (connected)|/etc/NetworkManager/system-connections/enp0s2.nmconnection\nup0|100 (connected)|/etc/NetworkManager/system-connections/up0.nmconnection\n",
+          out:
+            "enp0s2|100 (connected)|/etc/NetworkManager/system-connections/enp0s2.nmconnection\n" +
+            "up0|100 (connected)|/etc/NetworkManager/system-connections/up0.nmconnection\n",
         },
       },
-      /interface enp0s2 is configured by NetworkManager \(\/etc\/NetworkManager\/system-connections\/enp0s2\.nmconnection\), which hosttune cannot drive yet \(it drives networkd and ifupdown\); nothing was changed/,
+      new RegExp(
+        "interface enp0s2 is configured by NetworkManager " +
+          "\\(/etc/NetworkManager/system-connections/enp0s2\\.nmconnection\\), " +
+          "which hosttune cannot drive yet \\(it drives networkd and ifupdown\\); nothing was changed",
+      ),
     ],
     [
       "netplan rendering to networkd",

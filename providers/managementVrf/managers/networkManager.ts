@@ -15,7 +15,9 @@ active=$(nmcli -g DEVICE,FILENAME connection show --active 2>/dev/null)
 ${join(
   interfaces.map(
     (i) =>
-      sh`printf '%s|%s|%s\n' ${i} "$(nmcli -g GENERAL.STATE device show ${i} 2>/dev/null)" "$(printf '%s\n' "$active" | awk -F: -v i=${i} '$1 == i { print $2; exit }')"`,
+      sh`state=$(nmcli -g GENERAL.STATE device show ${i} 2>/dev/null)
+file=$(printf '%s\n' "$active" | awk -F: -v i=${i} '$1 == i { print $2; exit }')
+printf '%s|%s|%s\n' ${i} "$state" "$file"`,
   ),
 )}`,
   owners(out) {

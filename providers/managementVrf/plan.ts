@@ -8,6 +8,7 @@ import { fileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
+import { LOCAL_RULE_AFTER_L3MDEV } from "./localRule";
 import { drivers, managerOf, type ManagerName } from "./managers";
 import type { ManagementVrfObserved, ResolverState } from "./probe";
 import { HEADER, type ManagementVrfDesired, sysctlPath } from "./schema";
@@ -237,13 +238,7 @@ function localRuleStep(pref: 0 | 32765): Step {
   while ip $f rule del pref 32765 table local 2>/dev/null; do :; done
 done`,
     };
-  return {
-    describe: "lookup local at pref 32765",
-    run: sh`for f in -4 -6; do
-  ip $f rule show pref 32765 table local | grep -q . || ip $f rule add pref 32765 table local
-  ip $f rule del pref 0 table local 2>/dev/null || true
-done`,
-  };
+  return { describe: "lookup local at pref 32765", run: LOCAL_RULE_AFTER_L3MDEV };
 }
 
 const ruleSet = (o: ManagementVrfObserved, family: "v4" | "v6") =>

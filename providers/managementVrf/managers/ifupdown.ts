@@ -5,6 +5,7 @@
 // every lease run them. The interface's stanza stays the operator's, untouched.
 // The detector also recognises ifupdown2 (same ifquery, plus ifreload).
 import { join, raw, type Raw, sh } from "../../core/quote";
+import { LOCAL_RULE_AFTER_L3MDEV } from "../localRule";
 import { HEADER, type ManagementVrfDesired } from "../schema";
 import type { Detector, Driver, FileSpec, HostView, Owner } from "./types";
 
@@ -63,11 +64,7 @@ ${join(d.loopbackAddresses.map((a) => sh`ip addr replace ${a} dev ${d.name}`))}
 ip link set dev "$IFACE" master ${d.name}
 `;
   const localRule = d.reorderLocalRule
-    ? sh`# pref 0 goes only once the local lookup follows l3mdev: never no local lookup at all.
-for f in -4 -6; do
-  ip $f rule show pref 32765 table local | grep -q . || ip $f rule add pref 32765 table local
-  if ip $f rule show pref 32765 table local | grep -q .; then ip $f rule del pref 0 table local 2>/dev/null; fi
-done
+    ? sh`${LOCAL_RULE_AFTER_L3MDEV}
 `
     : sh``;
   const up = sh`#!/bin/sh

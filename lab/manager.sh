@@ -9,7 +9,8 @@
 #   ifupdown   Debian's installer: /etc/network/interfaces, enp0s2 static, up0 by DHCP
 #              (dhclient on Debian 12, without systemd-resolved; dhcpcd on 13, feeding
 #              systemd-resolved), networkd off
-#   NetworkManager  enp0s2 by a profile of NetworkManager's (static); up0 left to it
+#   NetworkManager  profiles of NetworkManager's: enp0s2 static, up0 by DHCP (its own client)
+#   netplan    /etc/netplan/50-lab.yaml rendered to systemd-networkd: enp0s2 static, up0 by DHCP
 set -eu
 variant=${1:?variant}
 uplink=/etc/systemd/network/10-lab-uplink.network
@@ -44,6 +45,10 @@ systemctl enable --quiet hosttune-lab-upstream.service
 systemctl is-active -q hosttune-lab-upstream.service || systemctl start hosttune-lab-upstream.service
 
 # Leave the current manager: what it configured goes with it.
+if [ -e /etc/netplan/50-lab.yaml ]; then
+  rm -f /etc/netplan/50-lab.yaml
+  netplan generate
+fi
 systemctl disable --now --quiet systemd-networkd.service systemd-networkd.socket 2>/dev/null || true
 [ ! -e "$uplink" ] || mv "$uplink" "$uplink.off"
 ifdown -a --force 2>/dev/null || true
@@ -100,10 +105,32 @@ IFACES
     ifup up0
     ;;
   NetworkManager)
+    # Only the profiles below: no automatic DHCP profile for enp0s3 (a second 10.0.2.0/24 would
+    # take the SSH path's replies) or up0.
+    mkdir -p /etc/NetworkManager/conf.d
+    printf '[main]\nno-auto-default=*\n' > /etc/NetworkManager/conf.d/50-lab.conf
     systemctl enable --now --quiet NetworkManager.service
     nmcli connection add type ethernet ifname enp0s2 con-name lab-enp0s2 ipv4.method manual \
       ipv4.addresses 10.0.2.15/24 ipv6.method ignore >/dev/null
+    nmcli connection add type ethernet ifname up0 con-name lab-up0 ipv4.method auto ipv6.method ignore >/dev/null
     nmcli connection up lab-enp0s2 >/dev/null
+    nmcli connection up lab-up0 >/dev/null
+    ;;
+  netplan)
+    mkdir -p /etc/netplan
+    cat > /etc/netplan/50-lab.yaml <<'NETPLAN'
+network:
+  version: 2
+  renderer: networkd
+  ethernets:
+    enp0s2:
+      addresses: [10.0.2.15/24]
+    up0:
+      dhcp4: true
+NETPLAN
+    chmod 600 /etc/netplan/50-lab.yaml
+    systemctl enable --now --quiet systemd-networkd.service
+    netplan apply
     ;;
   *)
     echo "manager.sh: unknown variant $variant" >&2

@@ -9,7 +9,7 @@ import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
 import type { Step } from "../core/steps";
 import { LOCAL_RULE_AFTER_L3MDEV } from "./localRule";
-import { drivers, managerOf, type ManagerName } from "./managers";
+import { drivers, type FileSpec, type HostView, managerOf, type ManagerName } from "./managers";
 import type { ManagementVrfObserved, ResolverState } from "./probe";
 import { HEADER, type ManagementVrfDesired, sysctlPath } from "./schema";
 
@@ -17,8 +17,10 @@ export interface ManagementVrfTarget {
   /** The manager that applies the files (null: none left to ask, the VRF is simply deleted). */
   manager: ManagerName | null;
   files: Record<string, string | null>;
-  /** Files that must be executable (hooks a manager runs). */
-  executables: string[];
+  /** A new file's mode where it is not 0644 (hooks a manager runs, profiles it reads only if private). */
+  modes: Record<string, NonNullable<FileSpec["mode"]>>;
+  /** The interfaces' owners as planned from: what the manager's commands name (a profile to go back to). */
+  host: HostView;
   sysctl: { tcp: string; udp: string };
   /** The VRF link with its table and slaves, or none. */
   link: { table: number; interfaces: string[] } | null;
@@ -98,7 +100,7 @@ function resolverSteps(t: NonNullable<ManagementVrfTarget["resolver"]>, o: Manag
 export function renderFiles(
   d: ManagementVrfDesired,
   o: ManagementVrfObserved,
-): { manager: ManagerName; files: Record<string, string>; executables: string[] } {
+): { manager: ManagerName; files: Record<string, string>; modes: ManagementVrfTarget["modes"] } {
   const driver = managerOf(d.interfaces, o.owners);
   const specs = driver.render(d, o);
   const files: Record<string, string> = {
@@ -106,12 +108,12 @@ export function renderFiles(
       `${HEADER}\nnet.ipv4.tcp_l3mdev_accept = ${d.l3mdevAccept.tcp ? 1 : 0}\nnet.ipv4.udp_l3mdev_accept = ${d.l3mdevAccept.udp ? 1 : 0}\n`,
   };
   for (const [path, f] of Object.entries(specs)) files[path] = f.content;
-  const executables = Object.entries(specs).flatMap(([path, f]) => (f.mode === "0755" ? [path] : []));
-  return { manager: driver.name, files, executables };
+  const modes = Object.fromEntries(Object.entries(specs).flatMap(([path, f]) => (f.mode ? [[path, f.mode]] : [])));
+  return { manager: driver.name, files, modes };
 }
 
 export function want(d: ManagementVrfDesired, o: ManagementVrfObserved): ManagementVrfTarget {
-  const { manager, files, executables } = renderFiles(d, o);
+  const { manager, files, modes } = renderFiles(d, o);
   const driver = drivers[manager]!;
   return {
     manager,
@@ -119,7 +121,8 @@ export function want(d: ManagementVrfDesired, o: ManagementVrfObserved): Managem
     files: Object.fromEntries(
       [...new Set([...Object.keys(o.files), ...Object.keys(files)])].map((p) => [p, files[p] ?? null]),
     ),
-    executables,
+    modes,
+    host: { owners: o.owners, dhcpClients: o.dhcpClients },
     sysctl: { tcp: d.l3mdevAccept.tcp ? "1" : "0", udp: d.l3mdevAccept.udp ? "1" : "0" },
     link: { table: d.table, interfaces: [...d.interfaces].sort() },
     localRule: {
@@ -140,18 +143,19 @@ export function restore(
   recorded: ManagementVrfObserved,
   current: ManagementVrfObserved = recorded,
 ): ManagementVrfTarget {
-  const manager = [current, recorded].flatMap((o) => {
+  const [owned] = [current, recorded].flatMap((o) => {
     try {
-      return [managerOf(d.interfaces, o.owners).name];
+      return [{ manager: managerOf(d.interfaces, o.owners).name, host: o }];
     } catch {
       return [];
     }
-  })[0];
+  });
   const paths = new Set([...Object.keys(recorded.files), ...Object.keys(current.files)]);
   return {
-    manager: manager ?? null,
+    manager: owned?.manager ?? null,
     files: Object.fromEntries([...paths].map((p) => [p, recorded.files[p] ?? null])),
-    executables: [],
+    modes: {},
+    host: { owners: (owned?.host ?? current).owners, dhcpClients: (owned?.host ?? current).dhcpClients },
     sysctl: recorded.sysctl,
     link: recorded.link ? { table: recorded.link.table ?? 0, interfaces: recorded.slaves } : null,
     localRule: { pref: recorded.localRule.v4.includes(0) ? 0 : 32765, byManager: false },
@@ -173,7 +177,7 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
         path,
         content,
         o ? (o.files[path] ?? null) : content === null ? "" : null,
-        t.executables.includes(path) ? { mode: "0755" } : {},
+        t.modes[path] ? { mode: t.modes[path] } : {},
       ),
     );
   if (!o || o.sysctl.tcp !== t.sysctl.tcp || o.sysctl.udp !== t.sysctl.udp)
@@ -203,11 +207,11 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
         describe: "ensure the l3mdev rule (pref 1000)",
         run: sh`modprobe vrf && for f in -4 -6; do ip $f rule show pref 1000 | grep -q l3mdev || ip $f rule add pref 1000 l3mdev protocol kernel; done`,
       });
-    if (networkChanged && driver) steps.push(driver.up(d));
+    if (networkChanged && driver) steps.push(driver.up(d, t.host));
   } else if (!o || o.link !== null || networkChanged) {
     steps.push(
       driver
-        ? driver.down(d)
+        ? driver.down(d, t.host)
         : {
             describe: `delete VRF ${d.name} (no network manager owns ${ifaces.join(", ")} now: their configuration is left as it is)`,
             run: sh`ip link del dev ${d.name} 2>/dev/null || true`,

@@ -28,6 +28,11 @@ describe("ManagementVrf probe", () => {
         "/etc/systemd/network/50-hosttune-vrf-mgmt.network": null,
         "/etc/systemd/system/hosttune-vrf-mgmt-rules.service": null,
         "/etc/systemd/network/10-lab-uplink.network.d/50-hosttune-vrf-mgmt.conf": null,
+        "/etc/netplan/99-hosttune-vrf-mgmt.yaml": null,
+        "/etc/systemd/network/10-netplan-mgmt.network.d/50-hosttune-vrf-mgmt.conf": null,
+        "/etc/NetworkManager/system-connections/hosttune-vrf-mgmt.nmconnection": null,
+        "/etc/NetworkManager/system-connections/hosttune-vrf-mgmt-enp0s2.nmconnection": null,
+        "/etc/NetworkManager/conf.d/hosttune-vrf-mgmt.conf": null,
         "/etc/network/if-pre-up.d/hosttune-vrf-mgmt": null,
         "/etc/network/if-up.d/hosttune-vrf-mgmt": null,
         "/etc/dhcp/dhclient-exit-hooks.d/hosttune-vrf-mgmt": null,
@@ -281,7 +286,7 @@ esac
       /systemd-networkd did not add, within 120s, the lookup local rule \(pref 32765\) that VRF mgmt's \.network declares/,
     );
     expect(r.rules).toBe("-4 0\n-6 0\n");
-  }, 30_000);
+  }, 120_000);
 });
 
 describe("ManagementVrf resolver handling", () => {
@@ -374,10 +379,10 @@ describe("ManagementVrf network managers", () => {
     const o = observe(ifupdownFacts(), di);
     const t = want(di, o);
     expect(t.manager).toBe("ifupdown");
-    expect(t.executables).toEqual([
-      "/etc/network/if-pre-up.d/hosttune-vrf-mgmt",
-      "/etc/network/if-up.d/hosttune-vrf-mgmt",
-    ]);
+    expect(t.modes).toEqual({
+      "/etc/network/if-pre-up.d/hosttune-vrf-mgmt": "0755",
+      "/etc/network/if-up.d/hosttune-vrf-mgmt": "0755",
+    });
     const steps = plan(t, o, di);
     expect(steps.map((s) => s.describe)).toEqual([
       "write /etc/sysctl.d/90-hosttune-vrf-mgmt.conf",
@@ -419,37 +424,33 @@ describe("ManagementVrf network managers", () => {
       ),
     ],
     [
-      "NetworkManager",
+      "NetworkManager with no profile it can read",
+      {
+        ifquery: { rc: 0, out: "" },
+        nmDevices: { rc: 0, out: "\x1enm enp0s2|100 (connected)|\n\x1enm up0|100 (connected)|\n" },
+      },
+      new RegExp(
+        "interface enp0s2: NetworkManager manages it, but hosttune cannot read the profile it has active " +
+          "\\(NetworkManager \\(100 \\(connected\\), no profile active\\)\\)",
+      ),
+    ],
+    [
+      "netplan rendering to NetworkManager",
       {
         ifquery: { rc: 0, out: "" },
         nmDevices: {
           rc: 0,
           out:
-            "enp0s2|100 (connected)|/etc/NetworkManager/system-connections/enp0s2.nmconnection\n" +
-            "up0|100 (connected)|/etc/NetworkManager/system-connections/up0.nmconnection\n",
+            "\x1enm enp0s2|100 (connected)|/run/NetworkManager/system-connections/netplan-enp0s2.nmconnection\n[connection]\n" +
+            "\x1enm up0|100 (connected)|/run/NetworkManager/system-connections/netplan-up0.nmconnection\n[connection]\n",
         },
       },
-      new RegExp(
-        "interface enp0s2 is configured by NetworkManager " +
-          "\\(/etc/NetworkManager/system-connections/enp0s2\\.nmconnection\\), " +
-          "which hosttune cannot drive yet \\(it drives networkd and ifupdown\\); nothing was changed",
-      ),
-    ],
-    [
-      "netplan rendering to networkd",
-      {
-        ifquery: { rc: 0, out: "" },
-        networkFiles: {
-          rc: 0,
-          out: "enp0s2 /run/systemd/network/10-netplan-enp0s2.network\nup0 /run/systemd/network/10-netplan-up0.network\n",
-        },
-      },
-      /configured by netplan \(\/run\/systemd\/network\/10-netplan-enp0s2\.network\), which hosttune cannot drive yet/,
+      /configured by netplan \(\/run\/NetworkManager\/system-connections\/netplan-enp0s2\.nmconnection\) rendering to NetworkManager, which hosttune cannot drive yet/,
     ],
     [
       "ifupdown2",
       { ifquery: { rc: 0, out: "enp0s2 ifupdown2\nup0 ifupdown2\n" } },
-      /configured by ifupdown2 \(\/etc\/network\/interfaces\), which hosttune cannot drive yet/,
+      /configured by ifupdown2 \(\/etc\/network\/interfaces\), which hosttune cannot drive yet \(it drives networkd, netplan, NetworkManager, ifupdown\)/,
     ],
     [
       "one interface per manager",
@@ -462,7 +463,7 @@ describe("ManagementVrf network managers", () => {
     [
       "NetworkManager's unmanaged and external devices are not its own",
       {
-        nmDevices: { rc: 0, out: "enp0s2|10 (unmanaged)|\nup0|100 (connected (externally))|\n" },
+        nmDevices: { rc: 0, out: "\x1enm enp0s2|10 (unmanaged)|\n\x1enm up0|100 (connected (externally))|\n" },
       },
       null,
     ],

@@ -79,7 +79,8 @@ describe("names on command lines", () => {
 const restoreNothing = {
   manager: "networkd" as const,
   files: {},
-  executables: [],
+  modes: {},
+  host: { owners: {}, dhcpClients: [] },
   sysctl: { tcp: "0", udp: "0" },
   localRule: { pref: 0 as const, byManager: false },
   rulesUnitEnabled: false,

@@ -2,11 +2,12 @@
 // the drivers of those hosttune drives. The probe runs every detector; the plan drives the one
 // manager that owns all of the VRF's interfaces, and refuses anything else by name.
 import * as ifupdown from "./ifupdown";
+import * as netplan from "./netplan";
 import * as networkd from "./networkd";
 import * as networkManager from "./networkManager";
 import type { Detector, Driver, ManagerName, Owner } from "./types";
 
-export type { Driver, HostView, ManagerName, Owner } from "./types";
+export type { Driver, FileSpec, HostView, ManagerName, Owner } from "./types";
 
 /** The detectors, by fact name (networkd's keeps the name of the fact it was before managers). */
 export const detectors: Record<string, Detector> = {
@@ -17,6 +18,8 @@ export const detectors: Record<string, Detector> = {
 
 export const drivers: Partial<Record<ManagerName, Driver>> = {
   networkd: networkd.driver,
+  netplan: netplan.driver,
+  NetworkManager: networkManager.driver,
   ifupdown: ifupdown.driver,
 };
 
@@ -28,7 +31,7 @@ export function managerOf(interfaces: string[], owners: Record<string, Owner[]>)
     const found = owners[i] ?? [];
     if (!found.length)
       throw new Error(
-        `interface ${i} is configured by no network manager that hosttune can see (systemd-networkd: not running or no .network file; ` +
+        `interface ${i} is configured by no network manager that hosttune can see (systemd-networkd or netplan: not running or no .network file; ` +
           `NetworkManager: not running or the device unmanaged; ifupdown: no stanza); configure ${i} with one of them first`,
       );
     if (found.length > 1)
@@ -48,7 +51,7 @@ export function managerOf(interfaces: string[], owners: Record<string, Owner[]>)
   if (!driver)
     throw new Error(
       `interface ${each[0].i} is configured by ${named(each[0].owner)}, which hosttune cannot drive yet ` +
-        `(it drives ${Object.keys(drivers).join(" and ")}); nothing was changed`,
+        `(it drives ${Object.keys(drivers).join(", ")}); nothing was changed`,
     );
   return driver;
 }

@@ -38,24 +38,11 @@ ${join(interfaces.map((i) => sh`printf '%s ' ${i}; networkctl status -- ${i} 2>/
   },
 };
 
-const networkFiles = (d: ManagementVrfDesired, h: HostView) =>
-  d.interfaces.flatMap((i) => h.owners[i]?.filter((o) => o.manager === "networkd").map((o) => o.source) ?? []);
-
-function render(d: ManagementVrfDesired, h: HostView): Record<string, FileSpec> {
-  const p = paths(d);
-  let network = `${HEADER}\n[Match]\nName=${d.name}\n\n[Network]\n${d.loopbackAddresses.map((a) => `Address=${a}\n`).join("")}`;
-  const files: Record<string, FileSpec> = {
-    [p.netdev]: { content: `${HEADER}\n[NetDev]\nName=${d.name}\nKind=vrf\n\n[VRF]\nTable=${d.table}\n` },
-  };
-  if (d.reorderLocalRule) {
-    // networkd (ManageForeignRoutingPolicyRules=yes, the default) deletes rules it does not own
-    // whenever it configures a link: a rule added by hand or by a unit is gone after a reboot or
-    // a reconfigure. Declared here, networkd adds it and keeps it across reconfigures.
-    network += "\n[RoutingPolicyRule]\nFamily=both\nPriority=32765\nTable=local\n";
-    // The kernel's own pref-0 rule networkd leaves alone; the unit deletes it once networkd has
-    // configured the VRF (its rule in place), and never while no local rule follows l3mdev.
-    files[p.rulesUnit] = {
-      content: `${HEADER}
+/**
+ * The oneshot unit that deletes the kernel's pref-0 local rule at boot once networkd has configured
+ * the VRF (its rule in place), and never while no local rule follows l3mdev.
+ */
+export const rulesUnit = (d: ManagementVrfDesired) => `${HEADER}
 [Unit]
 Description=hosttune: look up the local table after the l3mdev rule (VRF ${d.name})
 After=systemd-networkd.service
@@ -72,10 +59,29 @@ ${["-4", "-6"]
   .join("\n")}
 [Install]
 WantedBy=multi-user.target
-`,
-    };
-  }
-  files[p.network] = { content: network };
+`;
+
+const networkFiles = (d: ManagementVrfDesired, h: HostView) =>
+  d.interfaces.flatMap((i) => h.owners[i]?.filter((o) => o.manager === "networkd").map((o) => o.source) ?? []);
+
+/**
+ * What networkd gives the VRF device: the loopback addresses and, with reorderLocalRule, the local
+ * rule after l3mdev. networkd (ManageForeignRoutingPolicyRules=yes, the default) deletes rules it
+ * does not own whenever it configures a link: a rule added by hand or by a unit is gone after a
+ * reboot or a reconfigure. Declared here, networkd adds it and keeps it across reconfigures.
+ */
+export const vrfNetwork = (d: ManagementVrfDesired) =>
+  `[Network]\n${d.loopbackAddresses.map((a) => `Address=${a}\n`).join("")}` +
+  (d.reorderLocalRule ? "\n[RoutingPolicyRule]\nFamily=both\nPriority=32765\nTable=local\n" : "");
+
+function render(d: ManagementVrfDesired, h: HostView): Record<string, FileSpec> {
+  const p = paths(d);
+  const files: Record<string, FileSpec> = {
+    [p.netdev]: { content: `${HEADER}\n[NetDev]\nName=${d.name}\nKind=vrf\n\n[VRF]\nTable=${d.table}\n` },
+  };
+  // The kernel's own pref-0 rule networkd leaves alone: the unit deletes it.
+  if (d.reorderLocalRule) files[p.rulesUnit] = { content: rulesUnit(d) };
+  files[p.network] = { content: `${HEADER}\n[Match]\nName=${d.name}\n\n${vrfNetwork(d)}` };
   for (const f of networkFiles(d, h)) files[p.dropIn(f)] = { content: `${HEADER}\n[Network]\nVRF=${d.name}\n` };
   return files;
 }
@@ -85,7 +91,7 @@ WantedBy=multi-user.target
  * configured already, so a failed reconfigure is no error); the pref-0 rule goes only once that
  * one is in place, so loopback always has a local lookup. (Generous: a slow host is a normal host.)
  */
-const localRule = (d: ManagementVrfDesired): Step => ({
+export const localRule = (d: ManagementVrfDesired): Step => ({
   describe: `lookup local at pref 32765 (networkd, VRF ${d.name})`,
   run: sh`missing() { ! ip -4 rule show pref 32765 table local | grep -q . || ! ip -6 rule show pref 32765 table local | grep -q .; }
 if missing; then networkctl reconfigure -- ${d.name} || true; fi

@@ -11,6 +11,8 @@ export type ManagerName = "networkd" | "netplan" | "NetworkManager" | "ifupdown"
 export interface Owner {
   manager: ManagerName;
   source: string;
+  /** The source's content, where the driver builds on it (NetworkManager's profile); null: unreadable. */
+  content?: string | null;
 }
 
 /** How one manager tells which interfaces it owns: a fact, and its parse (interface -> owner). */
@@ -28,8 +30,8 @@ export interface HostView {
 
 export interface FileSpec {
   content: string;
-  /** Hooks that a manager runs (run-parts) must be executable. */
-  mode?: "0755";
+  /** Hooks that a manager runs (run-parts) must be executable; some managers read only private files. */
+  mode?: "0755" | "0600";
 }
 
 /** A manager hosttune drives: its files for the VRF, and its own commands to apply and undo them. */
@@ -40,9 +42,9 @@ export interface Driver {
   /** The files that make the VRF, with the manager, at boot and on its every reload. */
   render(d: ManagementVrfDesired, h: HostView): Record<string, FileSpec>;
   /** Applies the files: creates the VRF, enslaves the interfaces, their routes into its table. */
-  up(d: ManagementVrfDesired): Step;
+  up(d: ManagementVrfDesired, h: HostView): Step;
   /** Undoes it (our files already gone): the VRF deleted, the interfaces configured as before. */
-  down(d: ManagementVrfDesired): Step;
+  down(d: ManagementVrfDesired, h: HostView): Step;
   /** The manager keeps `lookup local` after l3mdev itself (its files declare it): this step asks it to. */
   localRule?(d: ManagementVrfDesired): Step;
   /** It needs hosttune's oneshot unit to delete the kernel's pref-0 local rule at boot. */

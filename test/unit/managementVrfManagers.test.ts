@@ -79,3 +79,129 @@ describe("ManagementVrf on netplan (rendering to networkd)", () => {
     expect(text(steps[6])).toMatch(/^netplan apply\nip link del dev mgmt/);
   });
 });
+
+describe("ManagementVrf on NetworkManager", () => {
+  // Debian 12, NetworkManager's profiles lab-enp0s2 (static) and lab-up0 (DHCP); systemd-resolved serves the host.
+  const before = observe(fixture("managementVrf-nm-bookworm.txt"), d);
+  const after = observe(fixture("managementVrf-nm-bookworm-converged.txt"), d);
+  const DIR = "/etc/NetworkManager/system-connections";
+
+  it("finds the operator's profile of each interface, also once our port profile is the active one", () => {
+    for (const o of [before, after]) {
+      expect(o.owners.enp0s2).toEqual([
+        {
+          manager: "NetworkManager",
+          source: `${DIR}/lab-enp0s2.nmconnection`,
+          content: expect.stringMatching(/^\[connection\]\nid=lab-enp0s2\nuuid=969a96aa-0236-4e80-baa4-78cd23aa0953\n/),
+        },
+      ]);
+      expect(o.owners.up0[0].source).toBe(`${DIR}/lab-up0.nmconnection`);
+    }
+  });
+
+  it("plans a vrf profile and port profiles of ours (private), copied from the operator's, and brings them up", () => {
+    const t = want(d, before);
+    expect(t.manager).toBe("NetworkManager");
+    expect(t.files[`${DIR}/hosttune-vrf-mgmt.nmconnection`]).toBe(
+      `# Managed by hosttune (ManagementVrf).
+[connection]
+id=hosttune-vrf-mgmt
+uuid=${uuidOf("hosttune-vrf-mgmt")}
+type=vrf
+interface-name=mgmt
+
+[vrf]
+table=1000
+
+[ipv4]
+method=manual
+address1=127.0.0.1/8
+routing-rule1=priority 32765 table 255
+replace-local-rule=true
+
+[ipv6]
+method=manual
+address1=::1/128
+routing-rule1=priority 32765 table 255
+replace-local-rule=true
+`,
+    );
+    expect(t.files[`${DIR}/hosttune-vrf-mgmt-up0.nmconnection`]).toMatch(
+      new RegExp(
+        "^# Managed by hosttune \\(ManagementVrf\\)\\. VRF mgmt: NetworkManager's profile for up0, .*\n.*\n" +
+          `# From: ${DIR}/lab-up0\\.nmconnection\n\\[connection\\]\nid=hosttune-vrf-mgmt-up0\nuuid=${uuidOf("hosttune-vrf-mgmt-up0")}\n` +
+          "master=mgmt\nslave-type=vrf\nautoconnect-priority=1\ntype=ethernet\ninterface-name=up0\n\n\\[ethernet\\]\n\n" +
+          "\\[ipv4\\]\nmethod=auto\n",
+      ),
+    );
+    // resolv.conf is ours while the VRF is: NetworkManager must not write it.
+    expect(t.files["/etc/NetworkManager/conf.d/hosttune-vrf-mgmt.conf"]).toMatch(/\[main\]\nrc-manager=unmanaged\n$/);
+    expect(Object.values(t.modes)).toEqual(["0600", "0600", "0600"]);
+    // The operator's profiles are never written.
+    expect(Object.keys(t.files).filter((p) => p.includes("/lab-"))).toEqual([]);
+    const steps = plan(t, before, d);
+    expect(steps.map((s) => s.describe)).toEqual([
+      "write /etc/sysctl.d/90-hosttune-vrf-mgmt.conf",
+      `write ${DIR}/hosttune-vrf-mgmt.nmconnection`,
+      `write ${DIR}/hosttune-vrf-mgmt-enp0s2.nmconnection`,
+      `write ${DIR}/hosttune-vrf-mgmt-up0.nmconnection`,
+      "write /etc/NetworkManager/conf.d/hosttune-vrf-mgmt.conf",
+      "l3mdev accept tcp=1 udp=1",
+      "ensure the l3mdev rule (pref 1000)",
+      "NetworkManager: create VRF mgmt (table 1000) and enslave enp0s2, up0 (nmcli connection up)",
+      "lookup local at pref 32765",
+      "stop and disable systemd-resolved",
+      "write /etc/resolv.conf",
+    ]);
+    expect(text(steps[7])).toBe(
+      "modprobe vrf\nnmcli general reload conf\nnmcli connection reload\n" +
+        [`hosttune-vrf-mgmt`, "hosttune-vrf-mgmt-enp0s2", "hosttune-vrf-mgmt-up0"]
+          .map((n) => `nmcli connection up uuid ${uuidOf(n)}`)
+          .join("\n"),
+    );
+  });
+
+  it("a converged host plans nothing", () => {
+    const t = want(d, after);
+    expect(drift(t, after)).toEqual([]);
+    expect(plan(t, after, d)).toEqual([]);
+  });
+
+  it("destroy removes our profiles and brings the operator's up again, by their UUID", () => {
+    const steps = plan(restore(d, before, after), after, d);
+    expect(steps.map((s) => s.describe)).toEqual([
+      "remove /etc/sysctl.d/90-hosttune-vrf-mgmt.conf",
+      `remove ${DIR}/hosttune-vrf-mgmt.nmconnection`,
+      `remove ${DIR}/hosttune-vrf-mgmt-enp0s2.nmconnection`,
+      `remove ${DIR}/hosttune-vrf-mgmt-up0.nmconnection`,
+      "remove /etc/NetworkManager/conf.d/hosttune-vrf-mgmt.conf",
+      "l3mdev accept tcp=0 udp=0",
+      "NetworkManager: delete VRF mgmt and bring up the operator's profiles of enp0s2, up0",
+      "lookup local at pref 0",
+      "/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf",
+      "enable and start systemd-resolved",
+    ]);
+    expect(text(steps[6])).toBe(
+      "nmcli general reload conf\nnmcli connection reload\nip link del dev mgmt 2>/dev/null || true\n" +
+        "nmcli connection up uuid 969a96aa-0236-4e80-baa4-78cd23aa0953\nnmcli connection up uuid df122b45-9233-411f-86ee-3b7776d1fa08",
+    );
+  });
+
+  it("a port profile drops what NetworkManager 1.46+ wrote of its own (controller, timestamp), and outranks the operator's", () => {
+    const from = {
+      manager: "NetworkManager" as const,
+      source: `${DIR}/eth.nmconnection`,
+      content:
+        "# a comment\n[connection]\nid=eth\nuuid=u\ntype=ethernet\ncontroller=br0\nport-type=bridge\n" +
+        "timestamp=1700000000\nautoconnect-priority=5\n\n[ipv4]\nmethod=auto\n",
+    };
+    const p = portProfile(d, "enp0s2", from);
+    expect(p).toMatch(
+      /\nmaster=mgmt\nslave-type=vrf\nautoconnect-priority=6\ntype=ethernet\n\n\[ipv4\]\nmethod=auto\n$/,
+    );
+    expect(p).not.toMatch(/controller|port-type|timestamp|a comment|id=eth\n|uuid=u\n/);
+    expect(() => portProfile(d, "enp0s2", { ...from, content: "[connection]\nautoconnect-priority=999\n" })).toThrow(
+      /autoconnect-priority 999, the highest there is/,
+    );
+  });
+});

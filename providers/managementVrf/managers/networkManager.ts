@@ -38,7 +38,7 @@ active=$(nmcli -g DEVICE,FILENAME connection show --active 2>/dev/null)
 ${join(
   interfaces.map(
     (i) =>
-      sh`state=$(nmcli -g GENERAL.STATE device show -- ${i} 2>/dev/null)
+      sh`state=$(nmcli -g GENERAL.STATE device show ${i} 2>/dev/null)
 file=$(printf '%s\n' "$active" | awk -v p=${`${i}:`} 'index($0, p) == 1 { s = substr($0, length(p) + 1); gsub(/\\:/, ":", s); print s; exit }')
 case "$file" in
   */${PORT_PREFIX}*) file=$(sed -n ${`s/^${FROM}//p`} "$file" 2>/dev/null | head -n 1) ;;
@@ -175,7 +175,7 @@ const backToTheirs = (d: ManagementVrfDesired, h: HostView) =>
   join(
     d.interfaces.map((i) => {
       const uuid = key(h.owners[i]?.find((x) => x.manager === "NetworkManager")?.content ?? "", "connection", "uuid");
-      return uuid ? sh`nmcli connection up uuid ${uuid}` : sh`nmcli device connect -- ${i}`;
+      return uuid ? sh`nmcli connection up uuid ${uuid}` : sh`nmcli device connect ${i}`;
     }),
   );
 

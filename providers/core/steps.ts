@@ -58,7 +58,7 @@ function stepBody(step: Step): Raw {
   // A systemd drop-in directory (UNIT.TYPE.d) we emptied goes too; never rules.d or sysctl.d.
   const dir = step.removeFile.slice(0, step.removeFile.lastIndexOf("/"));
   return /\/[^/]+\.[a-z]+\.d$/.test(dir)
-    ? sh`rm -f ${step.removeFile}; rmdir ${dir} 2>/dev/null; true`
+    ? sh`rm -f ${step.removeFile}; rmdir ${dir} 2>/dev/null || true`
     : sh`rm -f ${step.removeFile}`;
 }
 

@@ -96,6 +96,21 @@ describe("removeFile", () => {
       "run",
     ]);
   });
+
+  // A rollback removes every file of ours a host may have: most are absent, their folders too.
+  it("succeeds for a drop-in whose directory does not exist, and one kept by another file", () => {
+    const dir = tmp();
+    execFileSync("mkdir", ["-p", join(dir, "b.network.d")]);
+    writeFileSync(join(dir, "b.network.d", "theirs.conf"), "x");
+    const script = applyScript([
+      { describe: "a", removeFile: join(dir, "a.network.d", "x.conf") },
+      { describe: "b", removeFile: join(dir, "b.network.d", "x.conf") },
+    ]).text.replaceAll("/run/hosttune", join(dir, "run"));
+    const r = spawnSync("sh", ["-c", script], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(execFileSync("ls", ["-A", join(dir, "b.network.d")], { encoding: "utf8" }).trim()).toBe("theirs.conf");
+  });
 });
 
 describe("applyScript", () => {

@@ -69,11 +69,13 @@ netplan apply
 networkctl reconfigure -- ${d.name} ${d.interfaces}`,
   }),
   // netplan apply never deletes a virtual device it no longer configures: deleted here, then
-  // networkd puts the interfaces back in the main table.
+  // networkd puts the interfaces back in the main table. A netplan apply that fails (a file of the
+  // operator's it cannot parse) renders nothing: that is no failure here unless what it rendered
+  // before still makes the VRF.
   down: (d) => ({
     describe: `netplan: delete VRF ${d.name} and give ${d.interfaces.join(", ")} back to the main table (netplan apply)`,
     run: join([
-      sh`netplan apply`,
+      sh`netplan apply || ! [ -e ${`/run/systemd/network/10-netplan-${d.name}.netdev`} ]`,
       sh`ip link del dev ${d.name} 2>/dev/null || true`,
       sh`sleep 1`,
       sh`networkctl reconfigure -- ${d.interfaces}`,

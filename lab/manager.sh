@@ -56,6 +56,7 @@ if systemctl is-active -q NetworkManager.service; then
   for c in lab-enp0s2 lab-up0; do nmcli connection delete "$c" 2>/dev/null || true; done
   systemctl disable --now --quiet NetworkManager.service
 fi
+rm -f /etc/udev/rules.d/90-lab-up0-managed.rules
 printf '# interfaces(5) file used by ifup(8) and ifdown(8)\nsource /etc/network/interfaces.d/*\n' > /etc/network/interfaces
 for i in enp0s2 up0; do
   ip addr flush dev "$i"
@@ -109,6 +110,10 @@ IFACES
     # take the SSH path's replies) or up0.
     mkdir -p /etc/NetworkManager/conf.d
     printf '[main]\nno-auto-default=*\n' > /etc/NetworkManager/conf.d/50-lab.conf
+    # NetworkManager leaves veth devices it did not create unmanaged (its udev rule 85-nm-unmanaged):
+    # up0 stands for a NIC here, managed at boot too.
+    printf 'ENV{INTERFACE}=="up0", ENV{NM_UNMANAGED}="0"\n' > /etc/udev/rules.d/90-lab-up0-managed.rules
+    udevadm control --reload
     systemctl enable --now --quiet NetworkManager.service
     nmcli connection add type ethernet ifname enp0s2 con-name lab-enp0s2 ipv4.method manual \
       ipv4.addresses 10.0.2.15/24 ipv6.method ignore >/dev/null

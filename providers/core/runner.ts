@@ -341,7 +341,7 @@ export class SpecProvider implements dynamic.ResourceProvider {
     let drift: string[];
     try {
       observed = await this.observe(live(props.connection), props.desired);
-      drift = driftLines(this.spec.drift(this.spec.want(props.desired, observed), observed));
+      drift = this.driftOf(props.desired, observed);
     } catch (e) {
       // A host that is not as asked in a way the probe cannot express (a VRF or NIC gone), or
       // that the stored connection no longer reaches (a re-pinned key, a new sudo password, a
@@ -357,6 +357,21 @@ export class SpecProvider implements dynamic.ResourceProvider {
     }
     // No inputs: the state keeps the program's own (see check).
     return { id, props: { ...props, observed, drift } };
+  }
+
+  /**
+   * What drifted. A host the planner cannot plan for as it is now (a VRF's interface no manager
+   * owns any more) is drift too, named by the planner's reason: a refresh, and so a destroy, must
+   * not stop on it; up fails on it before any change, for that host alone.
+   */
+  private driftOf(desired: unknown, observed: unknown): string[] {
+    let target: unknown;
+    try {
+      target = this.spec.want(desired, observed);
+    } catch (e) {
+      return [`cannot plan for this host as it is now: ${(e as Error).message}`];
+    }
+    return driftLines(this.spec.drift(target, observed));
   }
 
   async delete(_id: string, props: Outputs): Promise<void> {

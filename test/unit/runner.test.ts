@@ -36,7 +36,11 @@ const toy = defineSpec<D, O, O, z.input<typeof schema>>(
     observe: (f) => ({ content: fileContent(f.file) }),
   },
   {
-    want: (d) => ({ content: d.content }),
+    // A host the planner refuses as it is now (as ManagementVrf refuses an interface no manager owns).
+    want: (d, o) => {
+      if (o.content === "unplannable\n") throw new Error("the file says it cannot be planned for");
+      return { content: d.content };
+    },
     restore: (_d, recorded) => recorded,
     // The write first, then a step that waits for a file: a cut during it leaves the change
     // half-made, however slow the machine. (Not when putting back: the rollback runs through.)
@@ -147,6 +151,21 @@ describe("runner (real sshd)", { timeout: 60_000 }, () => {
     await p.delete(again.id, again.outs as Outputs);
     expect(readFileSync(path, "utf8")).toBe("theirs\n");
     expect(existsSync(journal)).toBe(false);
+  });
+
+  it("a host the planner refuses as it is now is drift on refresh, named by the planner; destroy still restores", async () => {
+    const p = new SpecProvider(toy);
+    const path = join(mkdtempSync(join(tmpdir(), "hosttune-runner-")), "f");
+    writeFileSync(path, "theirs\n");
+    const connection = suite.sshd.connection;
+    const { id, outs } = await p.create({ connection, desired: { path, content: "ours\n" } });
+    writeFileSync(path, "unplannable\n");
+    const read = await p.read(id, outs as Outputs);
+    expect((read.props as Outputs).drift).toEqual([
+      "cannot plan for this host as it is now: the file says it cannot be planned for",
+    ]);
+    await p.delete(id, read.props as Outputs);
+    expect(readFileSync(path, "utf8")).toBe("theirs\n");
   });
 
   // Left behind, the journal would give a later create (another stack, say) this run's "before".

@@ -33,6 +33,7 @@ describe("ManagementVrf probe", () => {
         "/etc/NetworkManager/system-connections/hosttune-vrf-mgmt.nmconnection": null,
         "/etc/NetworkManager/system-connections/hosttune-vrf-mgmt-enp0s2.nmconnection": null,
         "/etc/NetworkManager/conf.d/hosttune-vrf-mgmt.conf": null,
+        "/etc/NetworkManager/dispatcher.d/90-hosttune-vrf-mgmt": null,
         "/etc/network/if-pre-up.d/hosttune-vrf-mgmt": null,
         "/etc/network/if-up.d/hosttune-vrf-mgmt": null,
         "/etc/dhcp/dhclient-exit-hooks.d/hosttune-vrf-mgmt": null,

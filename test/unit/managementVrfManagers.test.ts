@@ -95,7 +95,7 @@ describe("ManagementVrf on NetworkManager", () => {
         {
           manager: "NetworkManager",
           source: `${DIR}/lab-enp0s2.nmconnection`,
-          content: expect.stringMatching(/^\[connection\]\nid=lab-enp0s2\nuuid=969a96aa-0236-4e80-baa4-78cd23aa0953\n/),
+          content: expect.stringMatching(/^\[connection\]\nid=lab-enp0s2\nuuid=[0-9a-f-]{36}\ntype=ethernet\n/),
         },
       ]);
       expect(o.owners.up0[0].source).toBe(`${DIR}/lab-up0.nmconnection`);
@@ -120,13 +120,11 @@ table=1000
 method=manual
 address1=127.0.0.1/8
 routing-rule1=priority 32765 table 255
-replace-local-rule=true
 
 [ipv6]
 method=manual
 address1=::1/128
 routing-rule1=priority 32765 table 255
-replace-local-rule=true
 `,
     );
     expect(t.files[`${DIR}/hosttune-vrf-mgmt-up0.nmconnection`]).toMatch(
@@ -139,7 +137,11 @@ replace-local-rule=true
     );
     // resolv.conf is ours while the VRF is: NetworkManager must not write it.
     expect(t.files["/etc/NetworkManager/conf.d/hosttune-vrf-mgmt.conf"]).toMatch(/\[main\]\nrc-manager=unmanaged\n$/);
-    expect(Object.values(t.modes)).toEqual(["0600", "0600", "0600"]);
+    expect(Object.values(t.modes)).toEqual(["0600", "0600", "0600", "0755"]);
+    // NetworkManager leaves the kernel's pref-0 local rule at boot: our dispatcher script deletes it.
+    expect(t.files["/etc/NetworkManager/dispatcher.d/90-hosttune-vrf-mgmt"]).toMatch(
+      /^#!\/bin\/sh\n.*\n.*\n\[ "\$1" = mgmt \] && \[ "\$2" = up \] \|\| exit 0\nfor f in -4 -6; do\n/,
+    );
     // The operator's profiles are never written.
     expect(Object.keys(t.files).filter((p) => p.includes("/lab-"))).toEqual([]);
     const steps = plan(t, before, d);
@@ -149,6 +151,7 @@ replace-local-rule=true
       `write ${DIR}/hosttune-vrf-mgmt-enp0s2.nmconnection`,
       `write ${DIR}/hosttune-vrf-mgmt-up0.nmconnection`,
       "write /etc/NetworkManager/conf.d/hosttune-vrf-mgmt.conf",
+      "write /etc/NetworkManager/dispatcher.d/90-hosttune-vrf-mgmt",
       "l3mdev accept tcp=1 udp=1",
       "ensure the l3mdev rule (pref 1000)",
       "NetworkManager: create VRF mgmt (table 1000) and enslave enp0s2, up0 (nmcli connection up)",
@@ -156,7 +159,7 @@ replace-local-rule=true
       "stop and disable systemd-resolved",
       "write /etc/resolv.conf",
     ]);
-    expect(text(steps[7])).toBe(
+    expect(text(steps[8])).toBe(
       "modprobe vrf\nnmcli general reload conf\nnmcli connection reload\n" +
         [`hosttune-vrf-mgmt`, "hosttune-vrf-mgmt-enp0s2", "hosttune-vrf-mgmt-up0"]
           .map((n) => `nmcli connection up uuid ${uuidOf(n)}`)
@@ -170,7 +173,8 @@ replace-local-rule=true
     expect(plan(t, after, d)).toEqual([]);
   });
 
-  it("destroy removes our profiles and brings the operator's up again, by their UUID", () => {
+  it("destroy removes our profiles and brings the operator's up again (those it has now), by their UUID", () => {
+    const uuid = (i: string) => /\nuuid=(.+)\n/.exec(after.owners[i][0].content ?? "")?.[1];
     const steps = plan(restore(d, before, after), after, d);
     expect(steps.map((s) => s.describe)).toEqual([
       "remove /etc/sysctl.d/90-hosttune-vrf-mgmt.conf",
@@ -178,15 +182,16 @@ replace-local-rule=true
       `remove ${DIR}/hosttune-vrf-mgmt-enp0s2.nmconnection`,
       `remove ${DIR}/hosttune-vrf-mgmt-up0.nmconnection`,
       "remove /etc/NetworkManager/conf.d/hosttune-vrf-mgmt.conf",
+      "remove /etc/NetworkManager/dispatcher.d/90-hosttune-vrf-mgmt",
       "l3mdev accept tcp=0 udp=0",
       "NetworkManager: delete VRF mgmt and bring up the operator's profiles of enp0s2, up0",
       "lookup local at pref 0",
       "/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf",
       "enable and start systemd-resolved",
     ]);
-    expect(text(steps[6])).toBe(
+    expect(text(steps[7])).toBe(
       "nmcli general reload conf\nnmcli connection reload\nip link del dev mgmt 2>/dev/null || true\n" +
-        "nmcli connection up uuid 969a96aa-0236-4e80-baa4-78cd23aa0953\nnmcli connection up uuid df122b45-9233-411f-86ee-3b7776d1fa08",
+        `nmcli connection up uuid ${uuid("enp0s2")}\nnmcli connection up uuid ${uuid("up0")}`,
     );
   });
 

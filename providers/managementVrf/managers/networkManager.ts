@@ -5,8 +5,9 @@
 // brings theirs up again. NetworkManager puts a port's routes (its DHCP lease's too) in the VRF's
 // table by itself. netplan rendering to NetworkManager is told apart by its profile's path.
 import { createHash } from "node:crypto";
-import { join, sh } from "../../core/quote";
+import { join, raw, sh } from "../../core/quote";
 import type { Step } from "../../core/steps";
+import { LOCAL_RULE_AFTER_L3MDEV } from "../localRule";
 import { HEADER, type ManagementVrfDesired } from "../schema";
 import type { Detector, Driver, FileSpec, HostView, Owner } from "./types";
 
@@ -24,6 +25,7 @@ export const paths = (d: ManagementVrfDesired) => ({
   port: (i: string) => `${DIR}/hosttune-vrf-${d.name}-${i}.nmconnection`,
   // With resolver: disableResolved, resolv.conf is ours: NetworkManager must not rewrite it.
   conf: `/etc/NetworkManager/conf.d/hosttune-vrf-${d.name}.conf`,
+  dispatcher: `/etc/NetworkManager/dispatcher.d/90-hosttune-vrf-${d.name}`,
 });
 
 /**
@@ -136,8 +138,8 @@ function vrfProfile(d: ManagementVrfDesired): string {
     return [
       `method=${addrs.length ? "manual" : "disabled"}`,
       ...addrs.map((a, n) => `address${n + 1}=${a}`),
-      // The local rule after l3mdev: NetworkManager adds it and, replacing the kernel's pref 0 one, deletes that.
-      ...(d.reorderLocalRule ? ["routing-rule1=priority 32765 table 255", "replace-local-rule=true"] : []),
+      // The local rule after l3mdev, NetworkManager's own (the kernel's pref 0 one goes by our dispatcher script).
+      ...(d.reorderLocalRule ? ["routing-rule1=priority 32765 table 255"] : []),
     ].join("\n");
   };
   return `${HEADER}
@@ -163,6 +165,18 @@ function render(d: ManagementVrfDesired, h: HostView): Record<string, FileSpec> 
   // NetworkManager reads only profiles no one but root can read.
   const files: Record<string, FileSpec> = { [p.vrf]: { content: vrfProfile(d), mode: "0600" } };
   for (const i of d.interfaces) files[p.port(i)] = { content: portProfile(d, i, owner(h, i)), mode: "0600" };
+  // NetworkManager leaves the kernel's pref-0 local rule (measured: at boot, on Debian 12):
+  // deleted as the VRF comes up, once the rule after l3mdev is in place.
+  if (d.reorderLocalRule)
+    files[p.dispatcher] = {
+      content: sh`#!/bin/sh
+${raw(HEADER)} VRF ${raw(d.name)}: the local rule after l3mdev
+# whenever NetworkManager brings the VRF up, at boot too.
+[ "$1" = ${d.name} ] && [ "$2" = up ] || exit 0
+${LOCAL_RULE_AFTER_L3MDEV}
+`.text,
+      mode: "0755",
+    };
   if (d.resolver === "disableResolved")
     files[p.conf] = {
       content: `${HEADER} /etc/resolv.conf is hosttune's while VRF ${d.name} is.\n[main]\nrc-manager=unmanaged\n`,
@@ -183,7 +197,7 @@ export const driver: Driver = {
   name: "NetworkManager",
   paths: (d) => {
     const p = paths(d);
-    return [p.vrf, ...d.interfaces.map(p.port), p.conf];
+    return [p.vrf, ...d.interfaces.map(p.port), p.conf, p.dispatcher];
   },
   render,
   up: (d): Step => ({

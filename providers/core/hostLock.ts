@@ -33,7 +33,7 @@ const STDERR = "hosttune-stderr";
  * commit-confirmed change drops the connection (and so this channel) to confirm over a fresh
  * one: told `handover DIR` first, the holder leaves the lock with a detached child that keeps it
  * until that change settles (rolled back) or, confirmed, until the run writes DIR/released after
- * its verify. Should the run die: ten minutes after the confirm, an hour in all, at most.
+ * its verify; the holder itself then leaves. Should the run die: ten minutes after the confirm, an hour in all, at most.
  * Told `run SECONDS BYTES TOKEN` and then that many bytes of a script, it runs the script under
  * its deadline, without the lock's descriptor, and prints its output, then a line with the token,
  * its stderr, and a last line with the token and the exit code: the probe that plans a change and
@@ -93,6 +93,9 @@ done
 rm -f "$2"' sh "$arg" ${OWNER} < /dev/null > /dev/null 2>&1 &
   keeper=1
   echo ${HANDED_OVER}
+  # Nothing more is told to a holder handed over, and the change may orphan its connection (one
+  # bound to a VRF it deletes never hears the client go): it leaves now, the keeper holding on.
+  break
 done
 [ -n "$keeper" ] || rm -f ${OWNER}`;
 }

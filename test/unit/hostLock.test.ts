@@ -175,6 +175,26 @@ describe("host lock (real shell)", () => {
     await expectFree(dir, "run D");
   }, 30_000);
 
+  // A change that deletes a VRF orphans the connection it was sent on: its sshd session, bound to
+  // the VRF, never hears the client go, so the holder's stdin never closes (measured on a lab VM:
+  // a destroy's holder alive minutes later, holding the lock, the next run waiting 600 s). Handed
+  // over, the holder leaves: the lock is the change's alone, and free once it settles.
+  it("handed over, it leaves at once, though its stdin stays open: the lock goes with the change", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
+    const token = join(dir, "token");
+    mkdirSync(token);
+    writeFileSync(join(token, "state"), "armed\n");
+    const a = hold(dir, "run A", 5);
+    await a.locked;
+    a.child.stdin.write(`handover ${token}\n`);
+    expect(await a.exited).toBe(0);
+    expect(await hold(dir, "run B", 1).exited).toBe(75);
+    writeFileSync(join(token, "state"), "confirmed\n");
+    writeFileSync(join(token, "released"), "");
+    await expectFree(dir, "run C");
+    a.child.stdin.end();
+  }, 30_000);
+
   it("handed over to a change the host rolls back, it is free once the rollback is done", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
     const token = join(dir, "token");

@@ -132,9 +132,11 @@ case "$cmd" in
   manager)
     # Hands the VM's network to one manager (lab/manager.sh): run detached on the VM, since it
     # resets the interface that carries this SSH connection, then waited for over a fresh one.
+    # KillMode=process: the DHCP client ifup starts outlives the unit, as under networking.service
+    # (else it died with the unit, the lease expired and DNS had no server).
     d="$lab/vm${2:?vm number}"; variant=${3:?variant}
     ssh $(ssh_opts "$d") root@127.0.0.1 "cat > /run/hosttune-lab-manager.sh && rm -f /var/log/hosttune-lab-manager.log &&
-      systemd-run --quiet --unit=hosttune-lab-manager-\$(date +%s) sh -c 'sh /run/hosttune-lab-manager.sh $variant > /var/log/hosttune-lab-manager.log 2>&1; echo \$? >> /var/log/hosttune-lab-manager.log'" < "$here/manager.sh"
+      systemd-run --quiet -p KillMode=process --unit=hosttune-lab-manager-\$(date +%s) sh -c 'sh /run/hosttune-lab-manager.sh $variant > /var/log/hosttune-lab-manager.log 2>&1; echo \$? >> /var/log/hosttune-lab-manager.log'" < "$here/manager.sh"
     t0=$SECONDS
     until out=$(ssh $(ssh_opts "$d") root@127.0.0.1 'cat /var/log/hosttune-lab-manager.log 2>/dev/null') && [ -n "$out" ] && echo "$out" | tail -1 | grep -qx '[0-9]*'; do
       [ $((SECONDS - t0)) -lt 300 ] || { echo "lab: $(basename "$d"): manager $variant did not finish in 300s" >&2; exit 1; }

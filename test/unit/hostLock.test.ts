@@ -9,6 +9,15 @@ import { describe, expect, it } from "vitest";
 import { holdScript } from "../../providers/core/hostLock";
 import { JOURNAL_DIR } from "../../providers/core/journal";
 
+/** A lock dir with a commit-confirmed change's token dir in `state`. */
+function changeIn(state: string) {
+  const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
+  const token = join(dir, "token");
+  mkdirSync(token);
+  writeFileSync(join(token, "state"), `${state}\n`);
+  return { dir, token };
+}
+
 function hold(dir: string, owner: string, wait: number) {
   const child = spawn("sh", ["-c", holdScript(owner, wait, dir).text], { stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
@@ -155,10 +164,7 @@ describe("host lock (real shell)", () => {
 
   // The connection goes for the fresh confirm; the lock must not go with it.
   it("handed over to a commit-confirmed change, it is held through the window and the verify", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
-    const token = join(dir, "token");
-    mkdirSync(token);
-    writeFileSync(join(token, "state"), "armed\n");
+    const { dir, token } = changeIn("armed");
     const a = hold(dir, "run A", 5);
     await a.locked;
     a.child.stdin.write(`handover ${token}\n`);
@@ -180,10 +186,7 @@ describe("host lock (real shell)", () => {
   // a destroy's holder alive minutes later, holding the lock, the next run waiting 600 s). Handed
   // over, the holder leaves: the lock is the change's alone, and free once it settles.
   it("handed over, it leaves at once, though its stdin stays open: the lock goes with the change", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
-    const token = join(dir, "token");
-    mkdirSync(token);
-    writeFileSync(join(token, "state"), "armed\n");
+    const { dir, token } = changeIn("armed");
     const a = hold(dir, "run A", 5);
     await a.locked;
     a.child.stdin.write(`handover ${token}\n`);
@@ -196,10 +199,7 @@ describe("host lock (real shell)", () => {
   }, 30_000);
 
   it("handed over to a change the host rolls back, it is free once the rollback is done", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hosttune-lock-"));
-    const token = join(dir, "token");
-    mkdirSync(token);
-    writeFileSync(join(token, "state"), "rolling-back\n");
+    const { dir, token } = changeIn("rolling-back");
     const a = hold(dir, "run A", 5);
     await a.locked;
     a.child.stdin.end(`handover ${token}\n`);

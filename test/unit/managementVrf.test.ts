@@ -446,7 +446,10 @@ describe("ManagementVrf network managers", () => {
             "\x1enm up0|100 (connected)|/run/NetworkManager/system-connections/netplan-up0.nmconnection\n[connection]\n",
         },
       },
-      /configured by netplan \(\/run\/NetworkManager\/system-connections\/netplan-enp0s2\.nmconnection\) rendering to NetworkManager, which hosttune cannot drive yet/,
+      new RegExp(
+        "configured by netplan \\(/run/NetworkManager/system-connections/netplan-enp0s2\\.nmconnection\\) " +
+          "rendering to NetworkManager, which hosttune cannot drive yet",
+      ),
     ],
     [
       "ifupdown2",

@@ -85,8 +85,11 @@ function key(content: string, section: string, name: string): string | undefined
 
 const portId = (d: ManagementVrfDesired, i: string) => `${PORT_PREFIX}${d.name}-${i}`;
 
+/** NetworkManager's owner of `i`: the operator's profile and its content. */
+const theirs = (h: HostView, i: string) => h.owners[i]?.find((x) => x.manager === "NetworkManager");
+
 function owner(h: HostView, i: string): Owner {
-  const o = h.owners[i]?.find((x) => x.manager === "NetworkManager");
+  const o = theirs(h, i);
   if (!o?.content)
     throw new Error(
       `interface ${i}: NetworkManager manages it, but hosttune cannot read the profile it has active ` +
@@ -188,7 +191,7 @@ ${LOCAL_RULE_AFTER_L3MDEV}
 const backToTheirs = (d: ManagementVrfDesired, h: HostView) =>
   join(
     d.interfaces.map((i) => {
-      const uuid = key(h.owners[i]?.find((x) => x.manager === "NetworkManager")?.content ?? "", "connection", "uuid");
+      const uuid = key(theirs(h, i)?.content ?? "", "connection", "uuid");
       return uuid ? sh`nmcli connection up uuid ${uuid}` : sh`nmcli device connect ${i}`;
     }),
   );

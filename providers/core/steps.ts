@@ -17,6 +17,25 @@ export type Step =
   | { describe: string; writeFile: WriteFile }
   | { describe: string; removeFile: string };
 
+/**
+ * Polls `ready` (a shell command list) every half second until it succeeds; after `seconds`, runs
+ * `report` (which says on stderr what is still amiss) and fails. What a manager does on its own
+ * time (a netdev created, a lease taken) is waited for, not slept for.
+ */
+export function waitUntil(ready: Raw, seconds: number, report: Raw): Raw {
+  return sh`n=0
+until { ${ready}
+}; do
+  n=$((n + 1))
+  if [ $n -gt ${seconds * 2} ]; then
+    { ${report}
+    } >&2
+    exit 1
+  fi
+  sleep 0.5
+done`;
+}
+
 export const LOCK_FILE = "/run/hosttune/lock";
 const FAILED = "\x1ehosttune-failed ";
 

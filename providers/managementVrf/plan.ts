@@ -7,7 +7,7 @@
 import { fileSteps } from "../core/files";
 import { sh } from "../core/quote";
 import type { Drift } from "../core/spec";
-import type { Step } from "../core/steps";
+import { type Step, waitUntil } from "../core/steps";
 import { LOCAL_RULE_AFTER_L3MDEV } from "./localRule";
 import { drivers, type FileSpec, type HostView, managerOf, type ManagerName } from "./managers";
 import type { ManagementVrfObserved, ResolverState } from "./probe";
@@ -24,6 +24,12 @@ export interface ManagementVrfTarget {
   sysctl: { tcp: string; udp: string };
   /** The VRF link with its table and slaves, or none. */
   link: { table: number; interfaces: string[] } | null;
+  /**
+   * Where the interfaces' routes live ("main" without the VRF), and the interfaces whose default
+   * route must be there once the manager is done: each that had one when planned (a change never
+   * loses the management network's default route, a DHCP lease's included).
+   */
+  routes: { table: string; defaults: string[] };
   /**
    * Where `lookup local` sits: after l3mdev (32765) or first (0); byManager: the manager's files
    * declare the 32765 rule, so the manager adds it (else we add it ourselves).
@@ -112,6 +118,19 @@ export function renderFiles(
   return { manager: driver.name, files, modes };
 }
 
+/** The interfaces with a default route, in whichever table. */
+const withDefault = (o: ManagementVrfObserved) =>
+  [...new Set(o.routes.filter((r) => r.dst === "default").map((r) => r.dev))].sort();
+
+/** What the routes lack: defaults not in the table, and (with a VRF) routes left in main. */
+function routesAmiss(t: ManagementVrfTarget, o: ManagementVrfObserved) {
+  const missing = t.routes.defaults.filter(
+    (i) => !o.routes.some((r) => r.dev === i && r.dst === "default" && r.table === t.routes.table),
+  );
+  const inMain = t.link ? o.routes.filter((r) => r.table === "main").map((r) => `${r.dst} dev ${r.dev}`) : [];
+  return { missing, inMain };
+}
+
 export function want(d: ManagementVrfDesired, o: ManagementVrfObserved): ManagementVrfTarget {
   const { manager, files, modes } = renderFiles(d, o);
   const driver = drivers[manager]!;
@@ -125,6 +144,7 @@ export function want(d: ManagementVrfDesired, o: ManagementVrfObserved): Managem
     host: { owners: o.owners, dhcpClients: o.dhcpClients },
     sysctl: { tcp: d.l3mdevAccept.tcp ? "1" : "0", udp: d.l3mdevAccept.udp ? "1" : "0" },
     link: { table: d.table, interfaces: [...d.interfaces].sort() },
+    routes: { table: String(d.table), defaults: withDefault(o) },
     localRule: {
       pref: d.reorderLocalRule ? 32765 : o.localRule.v4.includes(0) ? 0 : 32765,
       byManager: d.reorderLocalRule && !!driver.localRule,
@@ -158,6 +178,7 @@ export function restore(
     host: { owners: (owned?.host ?? current).owners, dhcpClients: (owned?.host ?? current).dhcpClients },
     sysctl: recorded.sysctl,
     link: recorded.link ? { table: recorded.link.table ?? 0, interfaces: recorded.slaves } : null,
+    routes: { table: recorded.link ? String(recorded.link.table) : "main", defaults: withDefault(recorded) },
     localRule: { pref: recorded.localRule.v4.includes(0) ? 0 : 32765, byManager: false },
     rulesUnitEnabled: recorded.rulesUnitEnabled,
     resolver:
@@ -198,7 +219,8 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
   const networkChanged =
     !o ||
     steps.some((s) => "writeFile" in s || "removeFile" in s) ||
-    (t.link !== null && (o.link === null || ifaces.some((i) => !o.slaves.includes(i))));
+    (t.link !== null && (o.link === null || ifaces.some((i) => !o.slaves.includes(i)))) ||
+    routesAmiss(t, o).inMain.length > 0;
   if (t.link) {
     // The kernel adds the l3mdev rule with a netns's first VRF only, never again: if it was
     // deleted, VRF lookups (and SSH through the VRF) fail. We never remove it; we put it back.
@@ -207,7 +229,7 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
         describe: "ensure the l3mdev rule (pref 1000)",
         run: sh`modprobe vrf && for f in -4 -6; do ip $f rule show pref 1000 | grep -q l3mdev || ip $f rule add pref 1000 l3mdev protocol kernel; done`,
       });
-    if (networkChanged && driver) steps.push(driver.up(d, t.host));
+    if (networkChanged && driver) steps.push(driver.up(d, t.host), routesSettle(t, d));
   } else if (!o || o.link !== null || networkChanged) {
     steps.push(
       driver
@@ -217,11 +239,33 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
             run: sh`ip link del dev ${d.name} 2>/dev/null || true`,
           },
     );
+    if (driver && t.routes.defaults.length) steps.push(routesSettle(t, d));
   }
   if (!o || !inOrder(t.localRule.pref, o, "v4") || !inOrder(t.localRule.pref, o, "v6"))
     steps.push(t.localRule.byManager && driver?.localRule ? driver.localRule(d) : localRuleStep(t.localRule.pref));
   if (t.resolver) steps.push(...resolverSteps(t.resolver, o));
   return steps;
+}
+
+/**
+ * Waits for the manager to be done with the routes: each default route the interfaces had back in
+ * the target's table (a DHCP client's after its new lease) and, with the VRF, none left in main.
+ * Else the change fails, naming what is amiss. (Generous: a slow host is a normal host.)
+ */
+function routesSettle(t: ManagementVrfTarget, d: ManagementVrfDesired): Step {
+  const { table, defaults } = t.routes;
+  const where = table === "main" ? "the main table" : `table ${table}`;
+  return {
+    describe:
+      `wait for the routes via ${d.interfaces.join(", ")} in ${where}` +
+      (defaults.length ? ` (default via ${defaults.join(", ")})` : ""),
+    run: sh`routes() { t=$1; shift; { ip -4 route show table "$t" "$@"; ip -6 route show table "$t" "$@"; } 2>/dev/null | grep -v ' proto ra '; }
+amiss() {
+  for i in ${defaults}; do routes ${table} default dev "$i" | grep -q . || echo "no default route via $i in "${where}; done
+  ${t.link ? sh`for i in ${d.interfaces}; do ! routes main dev "$i" | grep -q . || echo "routes via $i left in the main table"; done` : sh`:`}
+}
+${waitUntil(sh`[ -z "$(amiss)" ]`, 120, sh`echo "after 120s: $(amiss | paste -sd ';' | sed 's/;/; /g')"`)}`,
+  };
 }
 
 /** The local rule where the target puts it: after every l3mdev rule and none before (32765), or first (0). */
@@ -273,6 +317,14 @@ export function drift(t: ManagementVrfTarget, o: ManagementVrfObserved): Drift[]
     if ((t.link && !o.l3mdevRule[family].length) || !inOrder(t.localRule.pref, o, family))
       out.push({ field: name, asked, got: ruleSet(o, family) });
   }
+  const { missing, inMain } = routesAmiss(t, o);
+  if (missing.length)
+    out.push({
+      field: `default routes in ${t.routes.table === "main" ? "the main table" : `table ${t.routes.table}`}`,
+      asked: t.routes.defaults,
+      got: t.routes.defaults.filter((i) => !missing.includes(i)),
+    });
+  if (inMain.length) out.push({ field: "routes via the VRF's interfaces in the main table", asked: [], got: inMain });
   if (t.rulesUnitEnabled !== o.rulesUnitEnabled)
     out.push({ field: "rules unit enabled", asked: t.rulesUnitEnabled, got: o.rulesUnitEnabled });
   if (t.resolver) {

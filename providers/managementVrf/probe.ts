@@ -1,6 +1,6 @@
 // Facts for ManagementVrf: the VRF link and its slaves, which network manager owns each
 // interface (every manager's detector), our files (those of every manager we drive), the l3mdev
-// sysctls, the local-table rules, the VRF's default routes and the resolver.
+// sysctls, the local-table rules, the routes via the interfaces and the resolver.
 import { fact, type Facts } from "../core/facts";
 import { join, raw, sh, type Raw } from "../core/quote";
 import { detectors, drivers, type HostView, type Owner } from "./managers";
@@ -17,9 +17,16 @@ export interface ManagementVrfObserved extends HostView {
   /** Priorities of the l3mdev rules: the kernel adds them with a netns's first VRF only. */
   l3mdevRule: { v4: number[]; v6: number[] };
   rulesUnitEnabled: boolean;
-  /** Default routes in the VRF's table. */
-  vrfDefaults: number;
+  /** The routes via the VRF's interfaces (not a router advertisement's: those come on their own time). */
+  routes: Route[];
   resolver: ResolverState;
+}
+
+export interface Route {
+  dev: string;
+  dst: string;
+  /** "main", "local", or the VRF's table number. */
+  table: string;
 }
 
 export interface ResolverState {
@@ -69,7 +76,12 @@ else exit 3; fi`,
     rules4: sh`ip -j -4 rule show`,
     rules6: sh`ip -j -6 rule show`,
     rulesUnit: sh`systemctl is-enabled ${`hosttune-vrf-${d.name}-rules.service`} 2>/dev/null; true`,
-    vrfRoutes: sh`{ ip -j -4 route show table ${d.table} default; ip -j -6 route show table ${d.table} default; } 2>/dev/null | tr '\n' ' '`,
+    routes: join(
+      d.interfaces.map(
+        (i) =>
+          sh`for f in -4 -6; do printf '%s ' ${i}; ip -j $f route show table all dev ${i} 2>/dev/null || echo '[]'; done`,
+      ),
+    ),
   };
 }
 
@@ -117,7 +129,6 @@ export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObs
   const paths = new Set([...candidates(d, host), ...Object.keys(found)]);
   const files = Object.fromEntries([...paths].map((p) => [p, found[p] ?? null]));
   const [tcp, udp] = fact(facts, "sysctl").out.trim().split("\n");
-  const routes = fact(facts, "vrfRoutes").out;
   return {
     link: info ? { kind: info.linkinfo?.info_kind ?? "", table: info.linkinfo?.info_data?.table ?? null } : null,
     slaves: (JSON.parse(fact(facts, "slaves").out || "[]") as { ifname: string }[]).map((l) => l.ifname).sort(),
@@ -127,9 +138,24 @@ export function observe(facts: Facts, d: ManagementVrfDesired): ManagementVrfObs
     localRule: rulePrefs(facts, (r) => r.table === "local"),
     l3mdevRule: rulePrefs(facts, (r) => "l3mdev" in r),
     rulesUnitEnabled: fact(facts, "rulesUnit").out.trim() === "enabled",
-    vrfDefaults: (routes.match(/"dst":"default"/g) ?? []).length,
+    routes: parseRoutes(facts.routes?.out ?? ""),
     resolver: parseResolver(facts),
   };
+}
+
+/** `IFACE [json]` lines; a route listed without a table is in main. */
+function parseRoutes(out: string): Route[] {
+  return out
+    .split("\n")
+    .filter((l) => l.includes(" "))
+    .flatMap((line) => {
+      const dev = line.slice(0, line.indexOf(" "));
+      const routes = JSON.parse(line.slice(dev.length + 1) || "[]") as (Omit<Route, "dev" | "table"> & {
+        table?: string;
+        protocol?: string;
+      })[];
+      return routes.filter((r) => r.protocol !== "ra").map((r) => ({ dev, dst: r.dst, table: r.table ?? "main" }));
+    });
 }
 
 function parseResolver(facts: Facts): ResolverState {

@@ -43,7 +43,7 @@ describe("ManagementVrf probe", () => {
       localRule: { v4: [0], v6: [0] },
       l3mdevRule: { v4: [1000], v6: [1000] },
       rulesUnitEnabled: false,
-      vrfDefaults: 0,
+      routes: [],
       // (captured before the resolver facts existed: read as "not installed")
       resolver: { resolved: "absent", resolvConf: { content: null }, upstream: [] },
     });
@@ -130,6 +130,7 @@ describe("ManagementVrf planner", () => {
       "l3mdev accept tcp=1 udp=1",
       "enable hosttune-vrf-mgmt-rules.service",
       "networkd: create VRF mgmt (table 1000) and enslave enp0s2",
+      "wait for the routes via enp0s2 in table 1000",
       "lookup local at pref 32765 (networkd, VRF mgmt)",
     ]);
   });
@@ -393,6 +394,7 @@ describe("ManagementVrf network managers", () => {
       "l3mdev accept tcp=1 udp=1",
       "ensure the l3mdev rule (pref 1000)",
       "ifupdown: create VRF mgmt (table 1000) and enslave enp0s2, up0 (ifdown, ifup)",
+      "wait for the routes via enp0s2, up0 in table 1000",
       "lookup local at pref 32765",
     ]);
     expect(steps[1]).toMatchObject({ writeFile: { mode: "0755" } });

@@ -48,6 +48,7 @@ describe("ManagementVrf on netplan (rendering to networkd)", () => {
       "enable hosttune-vrf-mgmt-rules.service",
       "ensure the l3mdev rule (pref 1000)",
       "netplan: create VRF mgmt (table 1000) and enslave enp0s2, up0 (netplan apply)",
+      "wait for the routes via enp0s2, up0 in table 1000",
       "lookup local at pref 32765 (networkd, VRF mgmt)",
       "stop and disable systemd-resolved",
       "write /etc/resolv.conf",
@@ -155,6 +156,7 @@ routing-rule1=priority 32765 table 255
       "l3mdev accept tcp=1 udp=1",
       "ensure the l3mdev rule (pref 1000)",
       "NetworkManager: create VRF mgmt (table 1000) and enslave enp0s2, up0 (nmcli connection up)",
+      "wait for the routes via enp0s2, up0 in table 1000",
       "lookup local at pref 32765",
       "stop and disable systemd-resolved",
       "write /etc/resolv.conf",
@@ -210,6 +212,77 @@ routing-rule1=priority 32765 table 255
     expect(p).not.toMatch(/controller|port-type|timestamp|a comment|id=eth\n|uuid=u\n/);
     expect(() => portProfile(d, "enp0s2", { ...from, content: "[connection]\nautoconnect-priority=999\n" })).toThrow(
       /autoconnect-priority 999, the highest there is/,
+    );
+  });
+});
+
+describe("ManagementVrf and the interfaces' routes (a DHCP lease's default route included)", () => {
+  // The netplan VM's facts, with the routes fact as `ip -j route show table all dev IF` gives it.
+  const withRoutes = (name: string, routes: Record<string, string>) => {
+    const facts = fixture(name);
+    const out = Object.entries(routes)
+      .flatMap(([i, json]) => [`${i} ${json}`, `${i} []`])
+      .join("\n");
+    return observe({ ...facts, routes: { rc: 0, out } }, d);
+  };
+  const inMain =
+    '[{"dst":"default","gateway":"192.0.2.1","dev":"up0","protocol":"dhcp","metric":100},' +
+    '{"dst":"192.0.2.0/24","dev":"up0","protocol":"kernel"},' +
+    '{"type":"local","dst":"192.0.2.64","table":"local","protocol":"kernel"}]';
+  const inVrf =
+    '[{"dst":"default","gateway":"192.0.2.1","dev":"up0","table":"1000","protocol":"dhcp","metric":100},' +
+    '{"dst":"192.0.2.0/24","dev":"up0","table":"1000","protocol":"kernel"}]';
+  const ra = '[{"dst":"default","gateway":"fe80::2","dev":"enp0s2","protocol":"ra","metric":1024}]';
+
+  it("reads each interface's routes and tables (main where ip names none), leaving out router advertisements'", () => {
+    expect(withRoutes("managementVrf-netplan-trixie.txt", { up0: inMain, enp0s2: ra }).routes).toEqual([
+      { dev: "up0", dst: "default", table: "main" },
+      { dev: "up0", dst: "192.0.2.0/24", table: "main" },
+      { dev: "up0", dst: "192.0.2.64", table: "local" },
+    ]);
+  });
+
+  it("a change waits for the default routes the interfaces had, in the VRF's table; its verify fails without them", () => {
+    const before = withRoutes("managementVrf-netplan-trixie.txt", { up0: inMain });
+    const t = want(d, before);
+    expect(t.routes).toEqual({ table: "1000", defaults: ["up0"] });
+    const steps = plan(t, before, d);
+    const wait = steps.find((s) => s.describe.startsWith("wait for the routes"))!;
+    expect(steps.indexOf(wait)).toBe(steps.findIndex((s) => s.describe.startsWith("netplan: create VRF")) + 1);
+    expect(text(wait)).toContain("for i in up0; do routes 1000 default dev");
+    expect(text(wait)).toContain("left in the main table");
+    // The VRF in place, the lease's default route lost (networkd removed it as the VRF took up0):
+    const lost = withRoutes("managementVrf-netplan-trixie-converged.txt", {
+      up0: '[{"dst":"192.0.2.0/24","dev":"up0","table":"1000","protocol":"kernel"}]',
+    });
+    expect(drift(t, lost)).toContainEqual({ field: "default routes in table 1000", asked: ["up0"], got: [] });
+    expect(drift(t, withRoutes("managementVrf-netplan-trixie-converged.txt", { up0: inVrf }))).toEqual([]);
+  });
+
+  it("routes left in the main table by the manager are drift, and up asks the manager again", () => {
+    const stray = withRoutes("managementVrf-netplan-trixie-converged.txt", {
+      up0: '[{"dst":"default","gateway":"192.0.2.1","dev":"up0","protocol":"dhcp"}]',
+    });
+    const t = want(d, stray);
+    expect(drift(t, stray)).toContainEqual({
+      field: "routes via the VRF's interfaces in the main table",
+      asked: [],
+      got: ["default dev up0"],
+    });
+    expect(plan(t, stray, d).map((s) => s.describe)).toEqual([
+      "netplan: create VRF mgmt (table 1000) and enslave enp0s2, up0 (netplan apply)",
+      "wait for the routes via enp0s2, up0 in table 1000 (default via up0)",
+    ]);
+  });
+
+  it("destroy waits for the default routes the host had before, back in the main table", () => {
+    const recorded = withRoutes("managementVrf-netplan-trixie.txt", { up0: inMain });
+    const current = withRoutes("managementVrf-netplan-trixie-converged.txt", { up0: inVrf });
+    const t = restore(d, recorded, current);
+    expect(t.routes).toEqual({ table: "main", defaults: ["up0"] });
+    const steps = plan(t, current, d).map((s) => s.describe);
+    expect(steps.indexOf("wait for the routes via enp0s2, up0 in the main table (default via up0)")).toBe(
+      steps.findIndex((s) => s.startsWith("netplan: delete VRF")) + 1,
     );
   });
 });

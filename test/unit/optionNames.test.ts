@@ -82,6 +82,7 @@ const restoreNothing = {
   modes: {},
   host: { owners: {}, dhcpClients: [] },
   sysctl: { tcp: "0", udp: "0" },
+  routes: { table: "main", defaults: [] },
   localRule: { pref: 0 as const, byManager: false },
   rulesUnitEnabled: false,
   resolver: null,

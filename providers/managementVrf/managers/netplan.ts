@@ -64,8 +64,11 @@ export const driver: Driver = {
   render,
   up: (d) => ({
     describe: `netplan: create VRF ${d.name} (table ${d.table}) and enslave ${d.interfaces.join(", ")} (netplan apply)`,
+    // netplan apply asks networkd to configure every interface at once, before the VRF is made
+    // (networkd 252 then leaves them out of it): once it is, they are configured again.
     run: sh`modprobe vrf
 netplan apply
+${networkd.waitForVrf(d)}
 networkctl reconfigure -- ${d.name} ${d.interfaces}`,
   }),
   // netplan apply never deletes a virtual device it no longer configures: deleted here, then

@@ -1,8 +1,8 @@
 // systemd-networkd (and netplan rendering to it): a .netdev (Kind=vrf), a .network for the VRF
 // device (loopback addresses, the local rule), and a VRF= drop-in for each interface's own
 // .network, so its routes (default routes included) live in the VRF's table, at boot too.
-import { join, sh } from "../../core/quote";
-import type { Step } from "../../core/steps";
+import { join, type Raw, sh } from "../../core/quote";
+import { type Step, waitUntil } from "../../core/steps";
 import { HEADER, type ManagementVrfDesired } from "../schema";
 import type { Detector, Driver, FileSpec, HostView, Owner } from "./types";
 
@@ -93,20 +93,28 @@ function render(d: ManagementVrfDesired, h: HostView): Record<string, FileSpec> 
  */
 export const localRule = (d: ManagementVrfDesired): Step => ({
   describe: `lookup local at pref 32765 (networkd, VRF ${d.name})`,
-  run: sh`missing() { ! ip -4 rule show pref 32765 table local | grep -q . || ! ip -6 rule show pref 32765 table local | grep -q .; }
-if missing; then networkctl reconfigure -- ${d.name} || true; fi
-n=0
-while missing; do
-  n=$((n + 1))
-  if [ $n -gt 240 ]; then
-    echo "systemd-networkd did not add, within 120s, the lookup local rule (pref 32765)" \
-      "that VRF "${d.name}"'s .network declares" >&2
-    exit 1
-  fi
-  sleep 0.5
-done
+  run: sh`present() { ip -4 rule show pref 32765 table local | grep -q . && ip -6 rule show pref 32765 table local | grep -q .; }
+present || networkctl reconfigure -- ${d.name} || true
+${waitUntil(
+  sh`present`,
+  120,
+  sh`echo "systemd-networkd did not add, within 120s, the lookup local rule (pref 32765) that VRF "${d.name}"'s .network declares"`,
+)}
 for f in -4 -6; do ip $f rule del pref 0 table local 2>/dev/null || true; done`,
 });
+
+/**
+ * Waits until networkd has made the VRF device (a reload makes it on networkd's own time). An
+ * interface configured before its VRF exists may take a DHCP lease first, and the kernel drops the
+ * lease's routes as the VRF takes the interface (networkd 252 does not add them again): networkd
+ * is asked to configure the interfaces only once it is there.
+ */
+export const waitForVrf = (d: ManagementVrfDesired): Raw =>
+  waitUntil(
+    sh`[ -e /sys/class/net/${d.name} ]`,
+    120,
+    sh`echo ${`systemd-networkd has not made VRF ${d.name} within 120s`}`,
+  );
 
 export const driver: Driver = {
   name: "networkd",
@@ -117,7 +125,10 @@ export const driver: Driver = {
   render,
   up: (d) => ({
     describe: `networkd: create VRF ${d.name} (table ${d.table}) and enslave ${d.interfaces.join(", ")}`,
-    run: sh`modprobe vrf && networkctl reload && sleep 1 && networkctl reconfigure -- ${d.interfaces}`,
+    run: sh`modprobe vrf
+networkctl reload
+${waitForVrf(d)}
+networkctl reconfigure -- ${d.interfaces}`,
   }),
   // networkd never deletes a netdev: delete it (releasing the slaves), then let networkd put the
   // interfaces' addresses and routes back in the main table.

@@ -175,6 +175,9 @@ export function parseOutcome(stdout: string): Outcome {
 }
 
 const SETTLED = ["confirmed", "rolled-back", "rollback-failed"];
+const BUSY = ["applying", "rolling-back"];
+/** How long a busy host is waited for, in budgets (window and margin) from the launch. */
+const BUSY_BOUND = 4;
 
 /**
  * What a settled, unconfirmed outcome means: an apply that failed (and was rolled back) is a
@@ -253,6 +256,10 @@ async function applyConfirmedHolding(
       });
       o = parseOutcome(r.stdout);
       last = r.code === 75 ? "busy: applying or rolling back" : `state ${o.state || `unreadable: ${r.stderr.trim()}`}`;
+      // A host that answers it is still at work (each step bounds its own waits) is no silent
+      // host: its time counts from that answer, up to a hard bound.
+      if (r.code === 75 || BUSY.includes(o.state))
+        deadline = Math.min(Math.max(deadline, now() + budget), started + BUSY_BOUND * budget);
     } catch (e) {
       last = `unreachable (${(e as Error).message})`;
       if (process.env.HOSTTUNE_DEBUG) console.error(`hosttune: confirm attempt on ${target(c)}: ${last}`);
@@ -277,7 +284,7 @@ async function applyConfirmedHolding(
   throw new HostError(
     target(c),
     `${what}: unknown whether the host kept or rolled back the change: no answer within ` +
-      `${timeoutSeconds + SETTLE_MARGIN_S}s (last: ${last}). Unless confirmed, the host rolls it back by itself; ` +
+      `${Math.round((now() - started) / 1000)}s (last: ${last}). Unless confirmed, the host rolls it back by itself; ` +
       `see ${dir} on the host. ${hint}`,
   );
 }

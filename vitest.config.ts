@@ -1,4 +1,5 @@
 import { BaseSequencer, type TestSpecification } from "vitest/node";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
 
 /** e2e files in name order, the reboot tests last: what they leave (boot-time defaults) never leaks into the others. */
@@ -44,6 +45,12 @@ export default defineConfig({
         test: {
           name: "ownlab",
           include: ["test/ownlab/**/*.test.ts"],
+          // test/e2e/lab.ts's lab for these files: their own dir, ports and state backend.
+          env: {
+            HOSTTUNE_TEST_LAB_DIR: process.env.HOSTTUNE_OWNLAB_DIR ?? join(__dirname, ".lab", "test-ownlab"),
+            HOSTTUNE_TEST_LAB_PORT: process.env.HOSTTUNE_OWNLAB_PORT ?? "10142",
+            HOSTTUNE_TEST_STATE_DIR: join(__dirname, ".hosttune", "test-state-ownlab"),
+          },
           pool: "threads",
           fileParallelism: false,
           testTimeout: 1_800_000,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { CliStack as Stack } from "./lab";
-import { fleetConfig, handshakesPerDeployment, LAB_DIR, labStack, labVms, onVm, REPO, sshLog } from "./lab";
+import { fleetConfig, handshakesPerDeployment, LAB_DIR, labStack, labVms, onVm, sshLog, STATE_DIR } from "./lab";
 
 const FILE = "/etc/sysctl.d/90-hosttune-default-qdisc.conf";
 const vms = labVms();
@@ -89,7 +89,7 @@ describe("DefaultQdisc on the lab fleet", () => {
 
   it("keeps the private key out of state in plain text", async () => {
     const key = readFileSync(join(LAB_DIR, "id_ed25519"), "utf8").split("\n")[1];
-    const dir = join(REPO, ".hosttune", "test-state", ".pulumi", "stacks", "hosttune");
+    const dir = join(STATE_DIR, ".pulumi", "stacks", "hosttune");
     const files = readdirSync(dir).filter((f) => f.startsWith(stack.name) && f.endsWith(".json"));
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) {

@@ -5,29 +5,15 @@
 // HOSTTUNE_TEST_KEEP_LAB=1.
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { LAB_DIR, LAB_PORT, LAB_RELEASES, LAB_VMS, REPO } from "./lab";
-
-function lab(...args: string[]) {
-  execFileSync("bash", [join(REPO, "lab", "lab.sh"), ...args], {
-    stdio: "inherit",
-    env: {
-      ...process.env,
-      HOSTTUNE_LAB_DIR: LAB_DIR,
-      HOSTTUNE_LAB_PORT: String(LAB_PORT),
-      HOSTTUNE_LAB_RELEASES: LAB_RELEASES,
-      HOSTTUNE_LAB_STACK: "",
-    },
-  });
-}
+import { LAB_VMS, labSh, REPO, STATE_DIR } from "./lab";
 
 export async function setup() {
   execFileSync("npx", ["tsc", "-p", REPO], { stdio: "inherit", cwd: REPO });
-  rmSync(join(REPO, ".hosttune", "test-state"), { recursive: true, force: true });
-  if (process.env.HOSTTUNE_TEST_REUSE_LAB !== "1") lab("down");
-  lab("up", String(LAB_VMS));
+  rmSync(STATE_DIR, { recursive: true, force: true });
+  if (process.env.HOSTTUNE_TEST_REUSE_LAB !== "1") await labSh("down");
+  await labSh("up", String(LAB_VMS));
 }
 
 export async function teardown() {
-  if (process.env.HOSTTUNE_TEST_KEEP_LAB !== "1") lab("down");
+  if (process.env.HOSTTUNE_TEST_KEEP_LAB !== "1") await labSh("down");
 }

@@ -15,6 +15,32 @@ export const LAB_PORT = Number(process.env.HOSTTUNE_TEST_LAB_PORT ?? 10122);
 export const LAB_VMS = Number(process.env.HOSTTUNE_TEST_VMS ?? 2);
 /** Debian release per VM, in order (lab/lab.sh's HOSTTUNE_LAB_RELEASES). */
 export const LAB_RELEASES = process.env.HOSTTUNE_TEST_RELEASES ?? "bookworm trixie";
+/** The stacks' state backend (a folder): a lab of its own has its own. */
+export const STATE_DIR = process.env.HOSTTUNE_TEST_STATE_DIR ?? join(REPO, ".hosttune", "test-state");
+
+/**
+ * lab/lab.sh on this lab (its dir, ports and releases; no stack of its own), e.g. up, down,
+ * manager N VARIANT; its output goes to the test's. Not blocking the worker: lab/lab.sh may wait
+ * minutes for a VM, and vitest fails a run whose worker does not answer for 60 s.
+ */
+export function labSh(...args: string[]): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn("bash", [join(REPO, "lab", "lab.sh"), ...args], {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: {
+        ...process.env,
+        HOSTTUNE_LAB_DIR: LAB_DIR,
+        HOSTTUNE_LAB_PORT: String(LAB_PORT),
+        HOSTTUNE_LAB_RELEASES: LAB_RELEASES,
+        HOSTTUNE_LAB_STACK: "",
+      },
+    });
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolvePromise() : reject(new Error(`lab/lab.sh ${args.join(" ")} exited with ${code}`)),
+    );
+  });
+}
 
 export interface LabVm {
   name: string;
@@ -125,7 +151,7 @@ export function fleetConfig(
 
 /** Where e2e stacks live: their own state backend and passphrase, as a user's environment would set. */
 export const E2E_ENV = {
-  PULUMI_BACKEND_URL: `file://${join(REPO, ".hosttune", "test-state")}`,
+  PULUMI_BACKEND_URL: `file://${STATE_DIR}`,
   PULUMI_CONFIG_PASSPHRASE: "hosttune-e2e",
 };
 
@@ -258,7 +284,7 @@ export interface PreviewStep {
  * `config set-all`; `env` as for CliStack.
  */
 export async function labStack(name: string, config: object, env: Record<string, string> = {}): Promise<CliStack> {
-  mkdirSync(join(REPO, ".hosttune", "test-state"), { recursive: true });
+  mkdirSync(STATE_DIR, { recursive: true });
   const stack = new CliStack(name, env);
   await stack.remove();
   await pulumi(["stack", "init", name], undefined, env).then((r) => {

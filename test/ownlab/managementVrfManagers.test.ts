@@ -6,38 +6,45 @@
 // back, up (commit-confirmed), no changes planned, DNS through the VRF, loopback from the default
 // VRF, a lease renewed, the manager's own reload, a reboot, then destroy back to what the host had
 // (files, routes, rules, resolver, the manager's own view), and the manager's reload still works.
-// Runs with the reboot files, last; it gives each VM back to networkd.
-import { execFileSync } from "node:child_process";
-import { join } from "node:path";
+// A lab of its own (the ownlab project's dir, ports and state; Debian 12 and 13), beside the
+// shared lab's files; it runs the dist/ that npm test's e2e setup compiles (alone: npx tsc -p . first).
+import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CliStack,
   fleetConfig,
-  LAB_DIR,
-  LAB_PORT,
+  labSh,
   labStack,
   labVms,
+  type LabVm,
   upFailure,
   onVm,
   onVmAsync,
   rebootVm,
-  REPO,
-} from "./lab";
+  STATE_DIR,
+} from "../e2e/lab";
 
-const vms = labVms();
-const resolvedActive = (vm: (typeof vms)[number]) =>
+let vms: LabVm[] = [];
+
+beforeAll(async () => {
+  rmSync(STATE_DIR, { recursive: true, force: true });
+  if (process.env.HOSTTUNE_TEST_REUSE_LAB !== "1") await labSh("down");
+  await labSh("up", "2");
+  vms = labVms();
+});
+
+afterAll(async () => {
+  if (process.env.HOSTTUNE_TEST_KEEP_LAB !== "1") await labSh("down");
+});
+
+const resolvedActive = (vm: LabVm) =>
   onVm(vm, "systemctl is-active systemd-resolved || true").trim() === "active";
 
 /** lab/lab.sh manager: hands a VM's network to one manager (it waits for SSH to come back). */
-function manager(vmIndex: number, variant: string) {
-  execFileSync("bash", [join(REPO, "lab", "lab.sh"), "manager", String(vmIndex + 1), variant], {
-    stdio: "inherit",
-    env: { ...process.env, HOSTTUNE_LAB_DIR: LAB_DIR, HOSTTUNE_LAB_PORT: String(LAB_PORT) },
-  });
-}
+const manager = (vmIndex: number, variant: string) => labSh("manager", String(vmIndex + 1), variant);
 
 /** A command that cuts the VM's network (the manager's own reload), run detached and waited for. */
-async function detached(vm: (typeof vms)[number], command: string) {
+async function detached(vm: LabVm, command: string) {
   const unit = `e2e-detached-${Date.now()}`;
   onVm(vm, `systemd-run --quiet --unit=${unit} --remain-after-exit sh -c ${JSON.stringify(command)}`);
   for (let i = 0; i < 120; i++) {
@@ -59,7 +66,7 @@ async function detached(vm: (typeof vms)[number], command: string) {
  * What a VRF change may touch, manager-agnostic: links, routes of every table, rules, sysctls, our
  * files. Not the l3mdev rule (it stays, see README) nor what router advertisements bring, on their own time.
  */
-const hostState = (vm: (typeof vms)[number]) =>
+const hostState = (vm: LabVm) =>
   onVm(
     vm,
     "ip -br link | awk '{print $1}' | sort; ip route show table all | " +
@@ -75,7 +82,7 @@ const hostState = (vm: (typeof vms)[number]) =>
   );
 
 /** The VRF as asked, seen from the host: both interfaces in it, their routes in its table only. */
-function expectVrf(vm: (typeof vms)[number]) {
+function expectVrf(vm: LabVm) {
   const where = `${vm.name} (${vm.release})`;
   expect(onVm(vm, "ip -j -d link show dev mgmt"), where).toMatch(/"info_kind":"vrf".*"table":1000/);
   expect(onVm(vm, "ip -br link show master mgmt | awk '{print $1}' | sed 's/@.*//' | sort").split("\n"), where).toEqual(
@@ -159,17 +166,17 @@ const ROUNDS: [string, string][] = [
 const picked = (process.env.HOSTTUNE_TEST_MANAGER_ROUNDS ?? "2").split(",").filter(Boolean).map(Number);
 const rounds = picked.map((n) => ROUNDS[n - 1]).filter(Boolean);
 console.log(
-  `managementVrfManagersReboot: round(s) ${picked.join(", ")} of ${ROUNDS.length}` +
+  `managementVrfManagers: round(s) ${picked.join(", ")} of ${ROUNDS.length}` +
     (picked.length < ROUNDS.length ? " (HOSTTUNE_TEST_MANAGER_ROUNDS=1,2,3 runs them all)" : ""),
 );
 
 describe.each(rounds)("ManagementVrf on %s (Debian 12) and %s (Debian 13)", (...variants) => {
   let stack: CliStack;
   const original: Record<string, string> = {};
-  const on = (vm: (typeof vms)[number]) => MANAGERS[variants[vms.indexOf(vm)]];
+  const on = (vm: LabVm) => MANAGERS[variants[vms.indexOf(vm)]];
 
   beforeAll(async () => {
-    vms.forEach((_, i) => manager(i, variants[i]));
+    await Promise.all(vms.map((_, i) => manager(i, variants[i])));
     for (const vm of vms) original[vm.name] = hostState(vm);
     const config = fleetConfig({ managementVrf: { name: "mgmt", table: 1000, interfaces: ["enp0s2", "up0"] } });
     // Where systemd-resolved serves the host, it cannot serve the VRF.
@@ -182,7 +189,6 @@ describe.each(rounds)("ManagementVrf on %s (Debian 12) and %s (Debian 13)", (...
   afterAll(async () => {
     for (const vm of vms) onVm(vm, on(vm).fault.disarm);
     await stack?.remove();
-    vms.forEach((_, i) => manager(i, "networkd"));
   });
 
   it("a change whose manager command fails is rolled back by the host; the error carries the manager's message", async () => {
@@ -211,7 +217,7 @@ describe.each(rounds)("ManagementVrf on %s (Debian 12) and %s (Debian 13)", (...
   });
 
   it("a renewed lease's routes stay in the VRF", async () => {
-    const acks = (vm: (typeof vms)[number]) => Number(onVm(vm, "grep -c DHCPACK /run/hosttune-lab-upstream.log"));
+    const acks = (vm: LabVm) => Number(onVm(vm, "grep -c DHCPACK /run/hosttune-lab-upstream.log"));
     const before = vms.map(acks);
     // Leases last 2 minutes: a renewal comes within about 70 s (a slow host: allow 200).
     const deadline = Date.now() + 200_000;

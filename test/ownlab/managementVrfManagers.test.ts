@@ -37,8 +37,7 @@ afterAll(async () => {
   if (process.env.HOSTTUNE_TEST_KEEP_LAB !== "1") await labSh("down");
 });
 
-const resolvedActive = (vm: LabVm) =>
-  onVm(vm, "systemctl is-active systemd-resolved || true").trim() === "active";
+const resolvedActive = (vm: LabVm) => onVm(vm, "systemctl is-active systemd-resolved || true").trim() === "active";
 
 /** lab/lab.sh manager: hands a VM's network to one manager (it waits for SSH to come back). */
 const manager = (vmIndex: number, variant: string) => labSh("manager", String(vmIndex + 1), variant);

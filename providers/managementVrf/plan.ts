@@ -122,6 +122,9 @@ export function renderFiles(
 const withDefault = (o: ManagementVrfObserved) =>
   [...new Set(o.routes.filter((r) => r.dst === "default").map((r) => r.dev))].sort();
 
+/** The routes' table as a message names it. */
+const tableName = (table: string) => (table === "main" ? "the main table" : `table ${table}`);
+
 /** What the routes lack: defaults not in the table, and (with a VRF) routes left in main. */
 function routesAmiss(t: ManagementVrfTarget, o: ManagementVrfObserved) {
   const missing = t.routes.defaults.filter(
@@ -254,7 +257,7 @@ export function plan(t: ManagementVrfTarget, o: ManagementVrfObserved | undefine
  */
 function routesSettle(t: ManagementVrfTarget, d: ManagementVrfDesired): Step {
   const { table, defaults } = t.routes;
-  const where = table === "main" ? "the main table" : `table ${table}`;
+  const where = tableName(table);
   return {
     describe:
       `wait for the routes via ${d.interfaces.join(", ")} in ${where}` +
@@ -320,7 +323,7 @@ export function drift(t: ManagementVrfTarget, o: ManagementVrfObserved): Drift[]
   const { missing, inMain } = routesAmiss(t, o);
   if (missing.length)
     out.push({
-      field: `default routes in ${t.routes.table === "main" ? "the main table" : `table ${t.routes.table}`}`,
+      field: `default routes in ${tableName(t.routes.table)}`,
       asked: t.routes.defaults,
       got: t.routes.defaults.filter((i) => !missing.includes(i)),
     });
